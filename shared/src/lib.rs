@@ -1,0 +1,10 @@
+//! tierwise: route each LLM query to the cheapest model tier that answers it well.
+//!
+//! The library holds the whole domain, testable without AWS: the bundled MiniLM embedder
+//! ([`embed`]), and everything the router, evaluator and reporter Lambdas and the `tierwise`
+//! command line share.
+
+pub mod embed;
+
+/// The version of the routing logic, stamped on every decision and record.
+pub const ROUTER_VERSION: &str = concat!("tierwise-", env!("CARGO_PKG_VERSION"));
