@@ -4,7 +4,15 @@
 //! ([`embed`]), and everything the router, evaluator and reporter Lambdas and the `tierwise`
 //! command line share.
 
+pub mod classifier;
 pub mod embed;
+pub mod features;
+pub mod router;
+pub mod rules;
 
 /// The version of the routing logic, stamped on every decision and record.
 pub const ROUTER_VERSION: &str = concat!("tierwise-", env!("CARGO_PKG_VERSION"));
+pub mod config;
+pub mod dataset;
+pub mod eval;
+pub mod evaluate;

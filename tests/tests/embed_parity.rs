@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Parity of the bundled int8 MiniLM against full-precision sentence-transformers vectors
 //! (`tests/data/minilm_reference.jsonl`, 57 texts), and checks of the bundled artifacts.
 
@@ -36,23 +37,41 @@ fn int8_model_matches_full_precision_reference() {
     }
     let min = cosines.iter().map(|c| c.0).fold(f32::INFINITY, f32::min);
     let mean = cosines.iter().map(|c| c.0).sum::<f32>() / cosines.len() as f32;
-    eprintln!("parity over {} texts: cosine min {min:.4} mean {mean:.4}", cosines.len());
-    let worst = cosines.iter().min_by(|a, b| a.0.total_cmp(&b.0)).expect("non-empty");
-    assert!(min >= 0.98, "cosine min {min:.4} < 0.98 (worst: {:?})", worst.1);
+    eprintln!(
+        "parity over {} texts: cosine min {min:.4} mean {mean:.4}",
+        cosines.len()
+    );
+    let worst = cosines
+        .iter()
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .expect("non-empty");
+    assert!(
+        min >= 0.98,
+        "cosine min {min:.4} < 0.98 (worst: {:?})",
+        worst.1
+    );
     assert!(mean >= 0.99, "cosine mean {mean:.4} < 0.99");
 }
 
 #[test]
 fn embedding_is_deterministic_and_unit_length() {
     let embedder = Embedder::bundled().expect("bundled embedder");
-    let a = embedder.embed("Classify the sentiment of this review.").expect("a");
-    let b = embedder.embed("Classify the sentiment of this review.").expect("b");
+    let a = embedder
+        .embed("Classify the sentiment of this review.")
+        .expect("a");
+    let b = embedder
+        .embed("Classify the sentiment of this review.")
+        .expect("b");
     assert_eq!(a.embedding, b.embedding);
     let norm: f32 = a.embedding.0.iter().map(|v| v * v).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
     // Related texts are closer than unrelated ones.
-    let c = embedder.embed("Is this product review positive or negative?").expect("c");
-    let d = embedder.embed("Prove that there are infinitely many primes.").expect("d");
+    let c = embedder
+        .embed("Is this product review positive or negative?")
+        .expect("c");
+    let d = embedder
+        .embed("Prove that there are infinitely many primes.")
+        .expect("d");
     assert!(a.embedding.cosine(&c.embedding) > a.embedding.cosine(&d.embedding) + 0.2);
 }
 
@@ -88,6 +107,9 @@ fn bundled_artifacts_match_their_recorded_checksums() {
             .unwrap_or_else(|| panic!("{name} missing from SHA256SUMS"));
         let digest = Sha256::digest(bytes);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        assert!(line.starts_with(&hex), "{name}: sha256 {hex} not as recorded: {line}");
+        assert!(
+            line.starts_with(&hex),
+            "{name}: sha256 {hex} not as recorded: {line}"
+        );
     }
 }

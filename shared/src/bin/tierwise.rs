@@ -1,13 +1,22 @@
-//! `tierwise`: the command line (embed now; route, eval, report and serve build on it).
+//! `tierwise`: the command line — route a query, embed a text, evaluate the router on a
+//! routing benchmark, and write the classifier's training features.
+
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tierwise::config::{PoolConfig, Tier};
+use tierwise::router::{AllHealthy, RouteRequest, Router};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "tierwise", version, about = "Route each LLM query to the cheapest model tier that answers it well")]
+#[command(
+    name = "tierwise",
+    version,
+    about = "Route each LLM query to the cheapest model tier that answers it well"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,21 +24,244 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Route a query with the bundled model and pool; print the decision JSON.
+    Route {
+        /// The query text.
+        query: String,
+        /// A pool file (TOML) instead of the bundled default pool.
+        #[arg(long)]
+        pool: Option<PathBuf>,
+        /// Confidence needed to stay on the predicted tier (default: the pool's).
+        #[arg(long)]
+        require_confidence: Option<f64>,
+        /// Lowest tier allowed.
+        #[arg(long)]
+        min_tier: Option<Tier>,
+        /// Highest tier allowed.
+        #[arg(long)]
+        max_tier: Option<Tier>,
+        /// Tenant to attribute the query to.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Evaluate the router on a routing-benchmark JSONL file (RouteLLM metrics, or --tiers mix).
+    Eval {
+        /// Routing-benchmark JSONL.
+        #[arg(long)]
+        data: PathBuf,
+        /// The weak model (its scores in the data).
+        #[arg(long, requires = "strong", conflicts_with = "tiers")]
+        weak: Option<String>,
+        /// The strong model.
+        #[arg(long, requires = "weak")]
+        strong: Option<String>,
+        /// `tier1=MODEL,tier2=MODEL,tier3=MODEL`: report the routed mix's quality and cost.
+        #[arg(long, required_unless_present = "weak")]
+        tiers: Option<String>,
+        /// Write `{"id", "score"}` per prompt here.
+        #[arg(long)]
+        scores_out: Option<PathBuf>,
+        /// A pool file (TOML) instead of the bundled default pool.
+        #[arg(long)]
+        pool: Option<PathBuf>,
+        /// Confidence threshold (default: the pool's).
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// Switch the rules off (to measure what they add).
+        #[arg(long)]
+        no_rules: bool,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Print a text's MiniLM embedding (384 floats, JSON array).
     Embed {
         /// The text to embed.
         text: String,
     },
+    /// Write the classifier's feature vectors of a routing-benchmark JSONL file (training input).
+    Features {
+        /// Routing-benchmark JSONL (`{"id", "prompt", ...}` per line).
+        #[arg(long)]
+        data: std::path::PathBuf,
+        /// Output JSONL: `{"id", "features": [...]}` per line.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Print the classifier's feature names (JSON array), in vector order.
+    #[command(hide = true)]
+    FeatureNames,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Route {
+            query,
+            pool,
+            require_confidence,
+            min_tier,
+            max_tier,
+            tenant,
+        } => {
+            let router = Router::with_pool(load_pool(pool.as_deref())?)?;
+            let req = RouteRequest {
+                query: Some(query),
+                require_confidence,
+                min_tier,
+                max_tier,
+                tenant,
+                ..RouteRequest::default()
+            };
+            match router.route(&req, &AllHealthy) {
+                Ok(d) => println!("{}", serde_json::to_string_pretty(&d)?),
+                Err(e) => {
+                    eprintln!("tierwise route: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        Command::Eval {
+            data,
+            weak,
+            strong,
+            tiers,
+            scores_out,
+            pool,
+            threshold,
+            no_rules,
+            threads,
+        } => {
+            let pool = load_pool(pool.as_deref())?;
+            let threshold = threshold.unwrap_or(pool.confidence_threshold());
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&threshold),
+                "--threshold must be between 0 and 1"
+            );
+            let mut router = Router::with_pool(pool.clone())?;
+            if no_rules {
+                router = router.with_rules(tierwise::rules::Rules::disabled());
+            }
+            let rows = tierwise::dataset::read_jsonl(&data)?;
+            if let (Some(weak), Some(strong)) = (weak, strong) {
+                let r = tierwise::evaluate::weak_strong(
+                    &router, &rows, &weak, &strong, threshold, threads,
+                )?;
+                if let Some(path) = scores_out {
+                    write_scores(&path, &r.scores)?;
+                }
+                eprintln!(
+                    "{}: {} prompts ({} skipped: no score for {weak} or {strong}), {} decided by rules; \
+                     ECE of P(tier1 wrong) vs {weak} wrong: {:.4}",
+                    data.display(),
+                    r.metrics.n,
+                    r.skipped,
+                    r.rule_decided,
+                    r.ece_weak_wrong
+                );
+                eprintln!(
+                    "random router (mean of 20 seeds): {}",
+                    serde_json::to_string(&r.random)?
+                );
+                println!("{}", serde_json::to_string(&r.metrics)?);
+            } else if let Some(spec) = tiers {
+                let map = tierwise::evaluate::parse_tier_map(&spec)?;
+                let r = tierwise::evaluate::tiers(&router, &pool, &rows, &map, threshold, threads)?;
+                println!("{}", serde_json::to_string(&r)?);
+            }
+        }
         Command::Embed { text } => {
             let embedder = tierwise::embed::Embedder::bundled().context("loading the embedder")?;
             let q = embedder.embed(&text).context("embedding the text")?;
             println!("{}", serde_json::to_string(&q.embedding.0)?);
         }
+        Command::Features { data, out, threads } => write_features(&data, &out, threads)?,
+        Command::FeatureNames => println!(
+            "{}",
+            serde_json::to_string(&tierwise::features::feature_names())?
+        ),
     }
+    Ok(())
+}
+
+fn load_pool(path: Option<&std::path::Path>) -> anyhow::Result<PoolConfig> {
+    Ok(match path {
+        Some(p) => PoolConfig::load(p)?,
+        None => PoolConfig::bundled()?,
+    })
+}
+
+fn write_scores(path: &std::path::Path, scores: &[(String, f64)]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    for (id, score) in scores {
+        writeln!(w, "{}", serde_json::json!({"id": id, "score": score}))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn write_features(
+    data: &std::path::Path,
+    out: &std::path::Path,
+    threads: usize,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let text =
+        std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
+    let rows: Vec<(String, String)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not JSON", data.display(), i + 1))?;
+            let field = |k: &str| {
+                v.get(k)
+                    .and_then(|x| x.as_str())
+                    .map(str::to_owned)
+                    .with_context(|| format!("{}:{}: no string `{k}`", data.display(), i + 1))
+            };
+            Ok((field("id")?, field("prompt")?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let embedder = tierwise::embed::Embedder::bundled().context("loading the embedder")?;
+    let threads = threads.max(1);
+    let chunk = rows.len().div_ceil(threads).max(1);
+    let lines: Vec<anyhow::Result<Vec<String>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| {
+                let embedder = &embedder;
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(id, prompt)| {
+                            let (_, f) = tierwise::features::featurize(embedder, prompt)?;
+                            Ok(serde_json::to_string(
+                                &serde_json::json!({"id": id, "features": f}),
+                            )?)
+                        })
+                        .collect::<anyhow::Result<Vec<String>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("worker panicked"))?)
+            .collect()
+    });
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
+    for part in lines {
+        for line in part? {
+            writeln!(w, "{line}")?;
+        }
+    }
+    w.flush()?;
+    eprintln!("{} feature vectors -> {}", rows.len(), out.display());
     Ok(())
 }

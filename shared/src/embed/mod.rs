@@ -12,7 +12,7 @@ mod tokenize;
 
 use std::sync::Arc;
 
-pub use tokenize::{Tokenized, WordPiece};
+pub use tokenize::{Tokenized, Window, WordPiece};
 
 /// Embedding width of all-MiniLM-L6-v2.
 pub const DIM: usize = 384;
@@ -94,9 +94,14 @@ impl Embedder {
         &self.tokenizer
     }
 
-    /// Embeds one text.
+    /// Embeds one text, truncated as sentence-transformers truncates.
     pub fn embed(&self, text: &str) -> Result<EmbeddedQuery, EmbedError> {
-        let tokens = self.tokenizer.encode(text)?;
+        self.embed_window(text, Window::Head)
+    }
+
+    /// Embeds one text, an over-long one truncated as `window` says.
+    pub fn embed_window(&self, text: &str, window: Window) -> Result<EmbeddedQuery, EmbedError> {
+        let tokens = self.tokenizer.encode_window(text, window)?;
         let embedding = self.embed_ids(&tokens.ids)?;
         Ok(EmbeddedQuery {
             embedding,

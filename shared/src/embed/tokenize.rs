@@ -9,6 +9,17 @@ use super::{EmbedError, MAX_TOKENS, assets};
 /// (keeps a megabyte-long query from costing megabytes of tokenizer work).
 const COUNT_BYTES_CAP: usize = 64 * 1024;
 
+/// Which part of an over-long text the model sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The first 254 word pieces: sentence-transformers' truncation (`tierwise embed`, parity).
+    Head,
+    /// The first `head` word pieces and the end of the text. The router uses this: in long
+    /// prompts (few-shot examples, a document, then the question) the ask is at the end, and
+    /// the opening line names the task.
+    HeadTail { head: usize },
+}
+
 /// The tokenizer. Thread-safe (`Tokenizer` is `Sync`).
 pub struct WordPiece {
     inner: Tokenizer,
@@ -48,6 +59,11 @@ impl WordPiece {
     /// Tokenises `text`: model ids truncated as sentence-transformers truncates (keep the first
     /// 254 word pieces, then `[SEP]`), and the untruncated count.
     pub fn encode(&self, text: &str) -> Result<Tokenized, EmbedError> {
+        self.encode_window(text, Window::Head)
+    }
+
+    /// Tokenises `text`, truncating an over-long text to the model's window as `window` says.
+    pub fn encode_window(&self, text: &str, window: Window) -> Result<Tokenized, EmbedError> {
         let (head, scale) = if text.len() > COUNT_BYTES_CAP {
             let mut cut = COUNT_BYTES_CAP;
             while !text.is_char_boundary(cut) {
@@ -64,8 +80,20 @@ impl WordPiece {
         let mut ids = enc.get_ids().to_vec();
         let total_tokens = (ids.len() as f64 * scale).round() as usize;
         if ids.len() > MAX_TOKENS {
-            ids.truncate(MAX_TOKENS - 1);
-            ids.push(self.sep_id);
+            match window {
+                Window::Head => {
+                    ids.truncate(MAX_TOKENS - 1);
+                    ids.push(self.sep_id);
+                }
+                Window::HeadTail { head } => {
+                    // [CLS] + `head` pieces + the last pieces (including [SEP]) to fill the window.
+                    let head = head.min(MAX_TOKENS - 2);
+                    let tail = MAX_TOKENS - 1 - head;
+                    let tail_start = ids.len() - tail;
+                    ids.copy_within(tail_start.., 1 + head);
+                    ids.truncate(MAX_TOKENS);
+                }
+            }
         }
         Ok(Tokenized { ids, total_tokens })
     }
@@ -94,6 +122,27 @@ mod tests {
         assert_eq!(t.ids.len(), MAX_TOKENS);
         assert_eq!(t.ids.last(), Some(&102));
         assert_eq!(t.total_tokens, 602);
+    }
+
+    #[test]
+    fn head_tail_window_keeps_both_ends() {
+        let tok = WordPiece::bundled().unwrap();
+        let text = format!("alpha {} omega", "word ".repeat(600));
+        let full = tok.encode_window(&text, Window::Head).unwrap();
+        let ht = tok
+            .encode_window(&text, Window::HeadTail { head: 8 })
+            .unwrap();
+        assert_eq!(ht.ids.len(), MAX_TOKENS);
+        assert_eq!(ht.total_tokens, full.total_tokens);
+        assert_eq!(ht.ids[..9], full.ids[..9]); // [CLS] + 8 head pieces
+        let omega = tok.encode("omega").unwrap().ids[1];
+        assert_eq!(ht.ids[MAX_TOKENS - 2], omega);
+        assert_eq!(ht.ids[MAX_TOKENS - 1], 102);
+        // A short text is the same whatever the window.
+        let short = tok
+            .encode_window("alpha omega", Window::HeadTail { head: 8 })
+            .unwrap();
+        assert_eq!(short.ids, tok.encode("alpha omega").unwrap().ids);
     }
 
     #[test]

@@ -1,0 +1,262 @@
+//! `tierwise eval`: routes every prompt of a routing-benchmark file with the production path
+//! and measures the decisions — RouteLLM's metrics for a weak/strong pair, or the routed mix's
+//! quality and cost for a tier -> model mapping.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::{PoolConfig, Tier};
+use crate::dataset::BenchmarkRow;
+use crate::eval::{
+    RouterMetrics, expected_calibration_error, random_router_metrics, routellm_metrics,
+};
+use crate::router::{RouteError, Router, TierChoice};
+
+/// Errors of an evaluation run.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    #[error("prompt {id}: {source}")]
+    Route { id: String, source: RouteError },
+    #[error("no prompt of the data has scores for both {0} and {1}")]
+    NoRows(String, String),
+    #[error(transparent)]
+    Metrics(#[from] crate::eval::EvalError),
+    #[error("--tiers: {0}")]
+    Tiers(String),
+}
+
+/// Routes every row (on `threads` threads), in row order.
+pub fn route_all(
+    router: &Router,
+    rows: &[&BenchmarkRow],
+    threshold: f64,
+    threads: usize,
+) -> Result<Vec<TierChoice>, EvaluateError> {
+    let chunk = rows.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|r| {
+                            router.choose_tier(&r.prompt, threshold).map_err(|source| {
+                                EvaluateError::Route {
+                                    id: r.id.clone(),
+                                    source,
+                                }
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part?),
+                Err(_) => {
+                    return Err(EvaluateError::Tiers("an evaluation worker panicked".into()));
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Result of the weak/strong evaluation.
+pub struct WeakStrongReport {
+    pub metrics: RouterMetrics,
+    pub random: RouterMetrics,
+    /// (id, score) per evaluated prompt.
+    pub scores: Vec<(String, f64)>,
+    /// Rows skipped because the weak or strong model has no score on them.
+    pub skipped: usize,
+    /// ECE of P(tier1 inadequate) against "the weak model was wrong", classifier-decided rows.
+    pub ece_weak_wrong: f64,
+    /// Rows decided by a rule.
+    pub rule_decided: usize,
+}
+
+/// RouteLLM's metrics of the router's strong-model score on `rows`.
+pub fn weak_strong(
+    router: &Router,
+    rows: &[BenchmarkRow],
+    weak: &str,
+    strong: &str,
+    threshold: f64,
+    threads: usize,
+) -> Result<WeakStrongReport, EvaluateError> {
+    let usable: Vec<&BenchmarkRow> = rows
+        .iter()
+        .filter(|r| r.score(weak).is_some() && r.score(strong).is_some())
+        .collect();
+    if usable.is_empty() {
+        return Err(EvaluateError::NoRows(weak.into(), strong.into()));
+    }
+    let choices = route_all(router, &usable, threshold, threads)?;
+    let w: Vec<f64> = usable
+        .iter()
+        .map(|r| r.score(weak).unwrap_or(0.0))
+        .collect();
+    let s: Vec<f64> = usable
+        .iter()
+        .map(|r| r.score(strong).unwrap_or(0.0))
+        .collect();
+    let scores: Vec<f64> = choices.iter().map(|c| c.strong_score).collect();
+    let metrics = routellm_metrics(&scores, &w, &s)?;
+    let random = random_router_metrics(&w, &s, 20);
+    let (probs, wrong): (Vec<f64>, Vec<f64>) = choices
+        .iter()
+        .zip(&w)
+        .filter_map(|(c, w)| c.probs.map(|p| (p.above_tier1, 1.0 - w)))
+        .unzip();
+    Ok(WeakStrongReport {
+        metrics,
+        random,
+        scores: usable.iter().map(|r| r.id.clone()).zip(scores).collect(),
+        skipped: rows.len() - usable.len(),
+        ece_weak_wrong: expected_calibration_error(&probs, &wrong, 10),
+        rule_decided: choices.iter().filter(|c| c.probs.is_none()).count(),
+    })
+}
+
+/// Parses `tier1=MODEL,tier2=MODEL,tier3=MODEL`.
+pub fn parse_tier_map(spec: &str) -> Result<BTreeMap<Tier, String>, EvaluateError> {
+    let mut map = BTreeMap::new();
+    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+        let (tier, model) = part
+            .split_once('=')
+            .ok_or_else(|| EvaluateError::Tiers(format!("`{part}` is not TIER=MODEL")))?;
+        let tier: Tier = tier
+            .trim()
+            .parse()
+            .map_err(|e| EvaluateError::Tiers(format!("{e}")))?;
+        if model.trim().is_empty() {
+            return Err(EvaluateError::Tiers(format!("no model for {tier}")));
+        }
+        if map.insert(tier, model.trim().to_string()).is_some() {
+            return Err(EvaluateError::Tiers(format!("{tier} given twice")));
+        }
+    }
+    for t in Tier::ALL {
+        if !map.contains_key(&t) {
+            return Err(EvaluateError::Tiers(format!("no model for {t}")));
+        }
+    }
+    Ok(map)
+}
+
+/// The routed mix on a benchmark (`--tiers` mode).
+#[derive(Debug, Clone, Serialize)]
+pub struct TiersReport {
+    pub n: usize,
+    pub threshold: f64,
+    /// Mean score of the routed answers, in percent.
+    pub quality: f64,
+    /// Mean score of the strongest tier's model on the same prompts, in percent.
+    pub strongest_quality: f64,
+    pub quality_delta_pts: f64,
+    pub cost_usd: f64,
+    pub baseline_cost_usd: f64,
+    pub savings_pct: f64,
+    pub cost_source: &'static str,
+    pub escalation_rate: f64,
+    pub tier_mix: BTreeMap<Tier, f64>,
+}
+
+/// Routes every row at `threshold` and prices and scores the mix.
+pub fn tiers(
+    router: &Router,
+    pool: &PoolConfig,
+    rows: &[BenchmarkRow],
+    map: &BTreeMap<Tier, String>,
+    threshold: f64,
+    threads: usize,
+) -> Result<TiersReport, EvaluateError> {
+    let strongest = &map[&Tier::Tier3];
+    let usable: Vec<&BenchmarkRow> = rows
+        .iter()
+        .filter(|r| map.values().all(|m| r.score(m).is_some()))
+        .collect();
+    if usable.is_empty() {
+        return Err(EvaluateError::NoRows(
+            map[&Tier::Tier1].clone(),
+            strongest.clone(),
+        ));
+    }
+    let choices = route_all(router, &usable, threshold, threads)?;
+    let with_costs = usable
+        .iter()
+        .all(|r| map.values().all(|m| r.costs_usd.contains_key(m)));
+    let out_tokens = u64::from(pool.expected_output_tokens());
+    let (mut quality, mut strong_q, mut cost, mut base) = (0.0, 0.0, 0.0, 0.0);
+    let mut mix: BTreeMap<Tier, f64> = Tier::ALL.iter().map(|t| (*t, 0.0)).collect();
+    for (r, c) in usable.iter().zip(&choices) {
+        let model = &map[&c.tier];
+        quality += r.score(model).unwrap_or(0.0);
+        strong_q += r.score(strongest).unwrap_or(0.0);
+        *mix.entry(c.tier).or_default() += 1.0;
+        if with_costs {
+            cost += r.costs_usd.get(model).copied().unwrap_or(0.0);
+            base += r.costs_usd.get(strongest).copied().unwrap_or(0.0);
+        } else {
+            let tokens = c.input_tokens as u64;
+            let priced = pool
+                .tier_models(c.tier)
+                .first()
+                .map(|m| m.cost_usd(tokens, out_tokens));
+            cost += priced.unwrap_or(0.0);
+            base += pool.baseline().cost_usd(tokens, out_tokens);
+        }
+    }
+    let n = usable.len() as f64;
+    mix.values_mut().for_each(|v| *v /= n);
+    Ok(TiersReport {
+        n: usable.len(),
+        threshold,
+        quality: 100.0 * quality / n,
+        strongest_quality: 100.0 * strong_q / n,
+        quality_delta_pts: 100.0 * (quality - strong_q) / n,
+        cost_usd: cost,
+        baseline_cost_usd: base,
+        savings_pct: if base > 0.0 {
+            100.0 * (1.0 - cost / base)
+        } else {
+            0.0
+        },
+        cost_source: if with_costs {
+            "costs_usd"
+        } else {
+            "pool_prices_estimated_tokens"
+        },
+        escalation_rate: choices.iter().filter(|c| c.escalated).count() as f64 / n,
+        tier_mix: mix,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tier_map_parsing() {
+        let m = parse_tier_map("tier1=a,tier2=b, tier3=c").unwrap();
+        assert_eq!(m[&Tier::Tier2], "b");
+        assert!(
+            parse_tier_map("tier1=a,tier2=b")
+                .unwrap_err()
+                .to_string()
+                .contains("tier3")
+        );
+        assert!(parse_tier_map("tier1=a,tier1=b,tier3=c").is_err());
+        assert!(
+            parse_tier_map("tier9=a")
+                .unwrap_err()
+                .to_string()
+                .contains("tier9")
+        );
+        assert!(parse_tier_map("tier1").is_err());
+    }
+}

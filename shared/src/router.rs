@@ -1,0 +1,470 @@
+//! The routing decision: rules -> classifier -> escalation -> bounds -> a healthy model of the
+//! tier -> fallbacks, with cost estimates for the chosen model and the baseline.
+//!
+//! [`Router`] owns the embedder, classifier, rules and pool, built once at init; a decision
+//! takes `&self`, so one router serves every request of a process.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::{ClassifierError, TierClassifier, TierProbs};
+use crate::config::{ConfigError, ModelSpec, PoolConfig, Tier};
+use crate::embed::{EmbedError, Embedder};
+use crate::features::featurize;
+use crate::rules::{QueryFacts, Rules, RulesError};
+
+/// Tokens a chat message costs beyond its text (role, separators), as providers count them.
+const TOKENS_PER_MESSAGE: usize = 4;
+/// Longest query text accepted (bytes). Longer requests are refused with 413.
+pub const MAX_QUERY_BYTES: usize = 1024 * 1024;
+
+/// Errors building a router (at init).
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Classifier(#[from] ClassifierError),
+}
+
+/// Why a request could not be routed. Every variant but `Internal` is the caller's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("the query is {0} bytes; the limit is {MAX_QUERY_BYTES}")]
+    TooLarge(usize),
+    #[error("the query needs about {tokens} tokens, more than any model of the pool accepts")]
+    ContextTooLong { tokens: usize },
+    #[error("no healthy model in tiers {min}..{max}")]
+    NoHealthyModel { min: Tier, max: Tier },
+    #[error("internal routing error")]
+    Internal(#[source] EmbedError),
+}
+
+impl RouteError {
+    /// HTTP status for the caller.
+    pub fn status(&self) -> u16 {
+        match self {
+            RouteError::InvalidRequest(_) => 400,
+            RouteError::TooLarge(_) | RouteError::ContextTooLong { .. } => 413,
+            RouteError::NoHealthyModel { .. } => 503,
+            RouteError::Internal(_) => 500,
+        }
+    }
+
+    /// Whether retrying the same request may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            RouteError::NoHealthyModel { .. } | RouteError::Internal(_)
+        )
+    }
+}
+
+/// A chat message (OpenAI shape): `content` is a string or a list of parts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Message {
+    pub role: String,
+    #[serde(default)]
+    pub content: MessageContent,
+}
+
+/// Message content: text, or OpenAI content parts (only `text` parts are read).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    Text(String),
+    Parts(Vec<serde_json::Value>),
+    Null(()),
+}
+
+impl Default for MessageContent {
+    fn default() -> Self {
+        MessageContent::Null(())
+    }
+}
+
+impl MessageContent {
+    /// The text of the content (text parts joined by newlines).
+    pub fn text(&self) -> String {
+        match self {
+            MessageContent::Text(s) => s.clone(),
+            MessageContent::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            MessageContent::Null(()) => String::new(),
+        }
+    }
+}
+
+/// `POST /v1/route` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRequest {
+    pub query: Option<String>,
+    pub messages: Option<Vec<Message>>,
+    pub require_confidence: Option<f64>,
+    pub min_tier: Option<Tier>,
+    pub max_tier: Option<Tier>,
+    pub tenant: Option<String>,
+}
+
+impl RouteRequest {
+    /// A request for one query text.
+    pub fn query(text: impl Into<String>) -> Self {
+        Self {
+            query: Some(text.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// The routing decision (the `/v1/route` response).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Decision {
+    pub query_id: String,
+    pub model: String,
+    pub tier: Tier,
+    pub predicted_tier: Tier,
+    pub confidence: f64,
+    pub escalated: bool,
+    pub decided_by: String,
+    pub fallbacks: Vec<String>,
+    pub estimated_cost_usd: f64,
+    pub baseline_cost_usd: f64,
+    pub router_ms: f64,
+    /// Input tokens estimated with the router's tokenizer (the provider's count may differ).
+    pub input_tokens: u64,
+    /// Output tokens assumed for the estimates (the pool's `expected_output_tokens`).
+    pub output_tokens: u64,
+    pub tenant: String,
+    pub pricing_version: String,
+    pub router_version: String,
+}
+
+/// Which models are healthy right now (circuit breakers); the policy skips the others.
+pub trait HealthView {
+    fn is_healthy(&self, model_id: &str) -> bool;
+}
+
+/// Every model healthy (no breaker state known).
+pub struct AllHealthy;
+
+impl HealthView for AllHealthy {
+    fn is_healthy(&self, _model_id: &str) -> bool {
+        true
+    }
+}
+
+/// The tier choice before a model is picked (also what `tierwise eval` scores).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierChoice {
+    pub tier: Tier,
+    pub predicted_tier: Tier,
+    pub confidence: f64,
+    pub escalated: bool,
+    pub decided_by: String,
+    /// P(a tier above tier1 is needed), rules included: 1 if rules exclude tier1, 0 if a
+    /// rule decides tier1.
+    pub strong_score: f64,
+    /// The classifier's probabilities, when it ran.
+    pub probs: Option<TierProbs>,
+    /// Tokens of the whole input (for cost).
+    pub input_tokens: usize,
+}
+
+/// The router: everything a decision needs, built once.
+pub struct Router {
+    pool: PoolConfig,
+    rules: Rules,
+    embedder: Embedder,
+    classifier: TierClassifier,
+}
+
+impl Router {
+    /// The bundled pool, model and classifier.
+    pub fn bundled() -> Result<Self, InitError> {
+        Self::with_pool(PoolConfig::bundled()?)
+    }
+
+    /// The bundled model and classifier with the given pool (and the pool's rules).
+    pub fn with_pool(pool: PoolConfig) -> Result<Self, InitError> {
+        let rules = Rules::from_table(&pool.rules)?;
+        let (embedder, classifier) = std::thread::scope(|s| {
+            let c = s.spawn(TierClassifier::bundled);
+            let e = Embedder::bundled();
+            (e, c.join())
+        });
+        let classifier = classifier
+            .map_err(|_| ClassifierError::Parse("classifier loader panicked".into()))??;
+        Ok(Self {
+            pool,
+            rules,
+            embedder: embedder?,
+            classifier,
+        })
+    }
+
+    /// Assembles a router from parts.
+    pub fn new(
+        pool: PoolConfig,
+        rules: Rules,
+        embedder: Embedder,
+        classifier: TierClassifier,
+    ) -> Self {
+        Self {
+            pool,
+            rules,
+            embedder,
+            classifier,
+        }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PoolConfig {
+        &self.pool
+    }
+
+    /// The embedder (shared with the evaluator's similarity checks).
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// This router with other rules (e.g. [`Rules::disabled`] to measure what rules add).
+    pub fn with_rules(mut self, rules: Rules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Routes a request to a model.
+    pub fn route(
+        &self,
+        req: &RouteRequest,
+        health: &dyn HealthView,
+    ) -> Result<Decision, RouteError> {
+        let started = Instant::now();
+        let (routed_text, all_text_tokens) = self.request_text(req)?;
+        let threshold = match req.require_confidence {
+            Some(t) if !(0.0..=1.0).contains(&t) || t.is_nan() => {
+                return Err(RouteError::InvalidRequest(format!(
+                    "require_confidence must be between 0 and 1, got {t}"
+                )));
+            }
+            Some(t) => t,
+            None => self.pool.confidence_threshold(),
+        };
+        if let (Some(lo), Some(hi)) = (req.min_tier, req.max_tier)
+            && lo > hi
+        {
+            return Err(RouteError::InvalidRequest(format!(
+                "min_tier {lo} is above max_tier {hi}"
+            )));
+        }
+        let mut choice = self.choose_tier(&routed_text, threshold)?;
+        choice.input_tokens = all_text_tokens.max(choice.input_tokens);
+
+        // Bounds: the request's, then context windows.
+        let lo = req.min_tier.unwrap_or(Tier::Tier1);
+        let hi = req.max_tier.unwrap_or(Tier::Tier3);
+        let mut tier = choice.tier.clamp(lo, hi);
+        let output_tokens = u64::from(self.pool.expected_output_tokens());
+        let input_tokens = choice.input_tokens as u64;
+        let fits = |m: &ModelSpec| {
+            u64::from(m.context_window)
+                >= input_tokens + output_tokens.min(u64::from(m.max_output_tokens))
+        };
+        // Tiers to try: the chosen one and up to `hi`, then (when nothing there fits the
+        // context) down to `lo` — a cheaper model that can read the query beats a refusal.
+        let start = tier;
+        let order: Vec<Tier> = Tier::ALL
+            .iter()
+            .copied()
+            .filter(|t| *t >= start && *t <= hi)
+            .chain(
+                Tier::ALL
+                    .iter()
+                    .rev()
+                    .copied()
+                    .filter(|t| *t < start && *t >= lo),
+            )
+            .collect();
+        if !order
+            .iter()
+            .flat_map(|t| self.pool.tier_models(*t))
+            .any(&fits)
+        {
+            return Err(RouteError::ContextTooLong {
+                tokens: choice.input_tokens,
+            });
+        }
+        let usable = |m: &ModelSpec| fits(m) && health.is_healthy(&m.id);
+        let (pos, model) = order
+            .iter()
+            .enumerate()
+            .find_map(|(i, t)| {
+                self.pool
+                    .tier_models(*t)
+                    .iter()
+                    .find(|m| usable(m))
+                    .map(|m| (i, m))
+            })
+            .ok_or(RouteError::NoHealthyModel { min: lo, max: hi })?;
+        tier = order[pos];
+        // Fallbacks never go down in quality: the rest of the tier, then the tiers above.
+        let fallbacks = order[pos..]
+            .iter()
+            .filter(|t| **t >= tier)
+            .flat_map(|t| self.pool.tier_models(*t))
+            .filter(|m| m.id != model.id && usable(m))
+            .map(|m| m.id.clone())
+            .collect();
+        let out = output_tokens.min(u64::from(model.max_output_tokens));
+        let baseline = self.pool.baseline();
+        Ok(Decision {
+            query_id: uuid::Uuid::now_v7().to_string(),
+            model: model.id.clone(),
+            tier,
+            predicted_tier: choice.predicted_tier,
+            confidence: round6(choice.confidence),
+            escalated: choice.escalated,
+            decided_by: choice.decided_by,
+            fallbacks,
+            estimated_cost_usd: round9(model.cost_usd(input_tokens, out)),
+            baseline_cost_usd: round9(baseline.cost_usd(input_tokens, out)),
+            router_ms: round3(started.elapsed().as_secs_f64() * 1e3),
+            input_tokens,
+            output_tokens: out,
+            tenant: req.tenant.clone().unwrap_or_else(|| "default".into()),
+            pricing_version: self.pool.pricing_version().to_string(),
+            router_version: crate::ROUTER_VERSION.to_string(),
+        })
+    }
+
+    /// Rules, then the classifier and escalation: the tier for a query text.
+    pub fn choose_tier(&self, text: &str, threshold: f64) -> Result<TierChoice, RouteError> {
+        let tokens = self
+            .embedder
+            .tokenizer()
+            .count(text)
+            .map_err(RouteError::Internal)?;
+        let rules = self.rules.apply(&QueryFacts { text, tokens });
+        if let Some((name, tier)) = rules.decided {
+            return Ok(TierChoice {
+                tier,
+                predicted_tier: tier,
+                confidence: 1.0,
+                escalated: false,
+                decided_by: format!("rule:{name}"),
+                strong_score: if tier == Tier::Tier1 { 0.0 } else { 1.0 },
+                probs: None,
+                input_tokens: tokens,
+            });
+        }
+        let (_, features) = featurize(&self.embedder, text).map_err(RouteError::Internal)?;
+        let probs = self.classifier.predict(&features);
+        let (predicted, confidence) = probs.predicted();
+        let (mut tier, escalated) = if confidence < threshold && predicted < Tier::Tier3 {
+            (predicted.up(), true)
+        } else {
+            (predicted, false)
+        };
+        let mut decided_by = "classifier".to_string();
+        let mut strong_score = probs.above_tier1;
+        if let Some((name, min)) = rules.min_tier {
+            if min > tier {
+                tier = min;
+                decided_by = format!("rule:{name}");
+            }
+            if min > Tier::Tier1 {
+                strong_score = 1.0;
+            }
+        }
+        if let Some((name, max)) = rules.max_tier {
+            if max < tier {
+                tier = max;
+                decided_by = format!("rule:{name}");
+            }
+            if max == Tier::Tier1 {
+                strong_score = 0.0;
+            }
+        }
+        Ok(TierChoice {
+            tier,
+            predicted_tier: predicted,
+            confidence,
+            escalated,
+            decided_by,
+            strong_score,
+            probs: Some(probs),
+            input_tokens: tokens,
+        })
+    }
+
+    /// The text to route on, and the token count of the whole input.
+    fn request_text(&self, req: &RouteRequest) -> Result<(String, usize), RouteError> {
+        let count = |s: &str| {
+            self.embedder
+                .tokenizer()
+                .count(s)
+                .map_err(RouteError::Internal)
+        };
+        match (&req.query, &req.messages) {
+            (Some(_), Some(_)) => Err(RouteError::InvalidRequest(
+                "give `query` or `messages`, not both".into(),
+            )),
+            (None, None) => Err(RouteError::InvalidRequest(
+                "`query` or `messages` is required".into(),
+            )),
+            (Some(q), None) => {
+                if q.len() > MAX_QUERY_BYTES {
+                    return Err(RouteError::TooLarge(q.len()));
+                }
+                if q.trim().is_empty() {
+                    return Err(RouteError::InvalidRequest("`query` is empty".into()));
+                }
+                Ok((q.clone(), count(q)?))
+            }
+            (None, Some(msgs)) => {
+                let texts: Vec<String> = msgs.iter().map(|m| m.content.text()).collect();
+                let bytes: usize = texts.iter().map(String::len).sum();
+                if bytes > MAX_QUERY_BYTES {
+                    return Err(RouteError::TooLarge(bytes));
+                }
+                let last_user = msgs
+                    .iter()
+                    .zip(&texts)
+                    .rev()
+                    .find(|(m, t)| m.role == "user" && !t.trim().is_empty())
+                    .map(|(_, t)| t.clone())
+                    .ok_or_else(|| {
+                        RouteError::InvalidRequest(
+                            "`messages` has no non-empty user message".into(),
+                        )
+                    })?;
+                let mut tokens = 0;
+                for t in &texts {
+                    tokens += count(t)? + TOKENS_PER_MESSAGE;
+                }
+                Ok((last_user, tokens))
+            }
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+fn round9(x: f64) -> f64 {
+    (x * 1e9).round() / 1e9
+}

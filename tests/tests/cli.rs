@@ -1,0 +1,430 @@
+//! End-to-end tests of the `tierwise` command-line binary: `route` (decision JSON, tier bounds,
+//! argument and request errors), `embed` (a unit 384-float vector) and `eval` (RouteLLM metrics
+//! with a recomputable scores file, the `--tiers` mix report, and errors on bad data or tiers),
+//! run as child processes on the real binary.
+
+// Helpers outside #[test] functions panic on bad fixtures too; that is what a test wants.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/llmrouter_sample.jsonl");
+const WEAK: &str = "llama-3.1-8b-instruct";
+const STRONG: &str = "llama-3.1-nemotron-51b-instruct";
+const TOP: &str = "llama-3.3-nemotron-super-49b-v1";
+
+const DESIGN_KEYS: [&str; 11] = [
+    "query_id",
+    "model",
+    "tier",
+    "predicted_tier",
+    "confidence",
+    "escalated",
+    "decided_by",
+    "fallbacks",
+    "estimated_cost_usd",
+    "baseline_cost_usd",
+    "router_ms",
+];
+
+/// The `tierwise` binary of the same target directory and profile as this test, built (or
+/// brought up to date) once per test process: `cargo test -p tierwise-tests` does not build
+/// another package's binaries.
+fn tierwise_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test executable's path");
+        // <target>/<profile>/deps/cli-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the test executable lives in <target>/<profile>/deps");
+        let target_dir = profile_dir.parent().expect("<target>/<profile>");
+        let profile = profile_dir
+            .file_name()
+            .and_then(OsStr::to_str)
+            .expect("a profile directory name");
+        let bin = profile_dir.join(format!("tierwise{}", std::env::consts::EXE_SUFFIX));
+
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "tierwise", "--bin", "tierwise"])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(target_dir);
+        match profile {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        let out = cmd.output().expect("running cargo build");
+        assert!(
+            out.status.success(),
+            "cargo build -p tierwise --bin tierwise failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(bin.is_file(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+struct Run {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn tierwise<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = Command::new(tierwise_bin())
+        .args(args)
+        .output()
+        .expect("running tierwise");
+    Run {
+        success: out.status.success(),
+        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
+    }
+}
+
+/// A fresh, empty scratch directory (no tempfile crate: std::env::temp_dir plus a unique name).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("tierwise-cli-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("creating a scratch dir");
+        Scratch(dir)
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The sample's rows as JSON values.
+fn sample_rows() -> Vec<Value> {
+    std::fs::read_to_string(DATA)
+        .expect("tests/data/llmrouter_sample.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect()
+}
+
+fn score(row: &Value, model: &str) -> Option<f64> {
+    row["scores"].get(model).and_then(Value::as_f64)
+}
+
+fn assert_close(actual: f64, expected: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() <= 1e-9,
+        "{what}: got {actual}, expected {expected}"
+    );
+}
+
+fn last_line_json(run: &Run) -> Value {
+    let line = run
+        .stdout
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| panic!("no stdout; stderr:\n{}", run.stderr));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {line}"))
+}
+
+#[test]
+fn route_prints_the_decision_json() {
+    let run = tierwise(["route", "What is the capital of France?"]);
+    assert!(run.success, "stderr:\n{}", run.stderr);
+    let d: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout));
+    for key in DESIGN_KEYS {
+        assert!(d.get(key).is_some(), "missing {key}: {d}");
+    }
+    let pool = tierwise::config::PoolConfig::bundled().unwrap();
+    let model = d["model"].as_str().unwrap();
+    let (tier, _) = pool
+        .model(model)
+        .unwrap_or_else(|| panic!("{model} is not in the bundled pool"));
+    assert_eq!(d["tier"], tier.as_str());
+    let by = d["decided_by"].as_str().unwrap();
+    assert!(by == "classifier" || by.starts_with("rule:"), "{by}");
+    assert!(d["estimated_cost_usd"].as_f64().unwrap() > 0.0);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn route_respects_max_tier() {
+    let query = "Prove that every bounded monotone sequence of real numbers converges, and \
+                 derive the completeness of the reals from it with full rigour.";
+    for (flag, tier) in [("tier1", "tier1"), ("tier2", "tier2")] {
+        let run = tierwise(["route", query, "--min-tier", flag, "--max-tier", flag]);
+        assert!(run.success, "stderr:\n{}", run.stderr);
+        let d: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(d["tier"], tier, "{d}");
+    }
+    let run = tierwise(["route", query, "--max-tier", "tier1"]);
+    assert!(run.success, "stderr:\n{}", run.stderr);
+    let d: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(d["tier"], "tier1", "{d}");
+}
+
+#[test]
+fn route_rejects_an_out_of_range_confidence() {
+    let run = tierwise(["route", "What is 2 + 2?", "--require-confidence", "2"]);
+    assert!(!run.success, "exit 0 with stdout {}", run.stdout);
+    assert!(run.stdout.trim().is_empty(), "stdout: {}", run.stdout);
+    assert!(
+        run.stderr.contains("require_confidence"),
+        "stderr: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn route_rejects_an_empty_query_without_panicking() {
+    let run = tierwise(["route", ""]);
+    assert!(!run.success, "exit 0 with stdout {}", run.stdout);
+    assert!(run.stdout.trim().is_empty(), "stdout: {}", run.stdout);
+    assert!(run.stderr.contains("empty"), "stderr: {}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn route_rejects_an_unknown_tier_argument() {
+    let run = tierwise(["route", "hello", "--max-tier", "tier7"]);
+    assert!(!run.success);
+    assert!(run.stdout.trim().is_empty(), "stdout: {}", run.stdout);
+    assert!(run.stderr.contains("tier7"), "stderr: {}", run.stderr);
+}
+
+#[test]
+fn embed_prints_a_unit_vector_of_384_floats() {
+    let run = tierwise(["embed", "hello"]);
+    assert!(run.success, "stderr:\n{}", run.stderr);
+    let v: Vec<f64> = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("not a JSON array of numbers ({e}): {}", run.stdout));
+    assert_eq!(v.len(), 384);
+    assert!(v.iter().all(|x| x.is_finite()));
+    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "L2 norm {norm}");
+    assert!(v.iter().any(|x| *x != 0.0));
+}
+
+#[test]
+fn eval_weak_strong_reports_recomputable_routellm_metrics() {
+    let scratch = Scratch::new("eval-weak-strong");
+    let scores_out = scratch.path("scores.jsonl");
+    let run = tierwise([
+        OsStr::new("eval"),
+        OsStr::new("--data"),
+        OsStr::new(DATA),
+        OsStr::new("--weak"),
+        OsStr::new(WEAK),
+        OsStr::new("--strong"),
+        OsStr::new(STRONG),
+        OsStr::new("--scores-out"),
+        scores_out.as_os_str(),
+    ]);
+    assert!(run.success, "stderr:\n{}", run.stderr);
+    let report = last_line_json(&run);
+    let obj = report.as_object().expect("a JSON object");
+    for key in [
+        "n",
+        "weak_acc",
+        "strong_acc",
+        "apgr",
+        "cpt50_pct",
+        "cpt80_pct",
+    ] {
+        assert!(obj.contains_key(key), "missing {key}: {report}");
+    }
+
+    // n and the accuracies, from the data.
+    let rows = sample_rows();
+    let both: Vec<&Value> = rows
+        .iter()
+        .filter(|r| score(r, WEAK).is_some() && score(r, STRONG).is_some())
+        .collect();
+    assert!(!both.is_empty());
+    assert_eq!(report["n"].as_u64(), Some(both.len() as u64), "{report}");
+    let mean = |m: &str| {
+        100.0 * both.iter().map(|r| score(r, m).unwrap()).sum::<f64>() / both.len() as f64
+    };
+    assert_close(report["weak_acc"].as_f64().unwrap(), mean(WEAK), "weak_acc");
+    assert_close(
+        report["strong_acc"].as_f64().unwrap(),
+        mean(STRONG),
+        "strong_acc",
+    );
+
+    // The scores file: one {"id", "score"} per evaluated prompt.
+    let by_id: BTreeMap<&str, &Value> = both
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), *r))
+        .collect();
+    let text = std::fs::read_to_string(&scores_out).expect("the scores file");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), both.len());
+    let (mut scores, mut weak, mut strong) = (Vec::new(), Vec::new(), Vec::new());
+    let mut seen = BTreeSet::new();
+    for line in lines {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let id = v["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string id: {line}"));
+        let s = v["score"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no numeric score: {line}"));
+        assert!((0.0..=1.0).contains(&s), "score {s} outside [0, 1]: {line}");
+        assert!(seen.insert(id.to_string()), "id {id} twice");
+        let row = by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("id {id} is not a row of the data"));
+        scores.push(s);
+        weak.push(score(row, WEAK).unwrap());
+        strong.push(score(row, STRONG).unwrap());
+    }
+
+    // Anyone can recompute the metrics from the scores file and the data.
+    let m = tierwise::eval::routellm_metrics(&scores, &weak, &strong).unwrap();
+    assert_eq!(m.n, both.len());
+    let apgr = report["apgr"]
+        .as_f64()
+        .expect("apgr is a number here (the accuracies differ)");
+    assert_close(apgr, m.apgr.unwrap(), "apgr");
+    for (key, ours) in [("cpt50_pct", m.cpt50_pct), ("cpt80_pct", m.cpt80_pct)] {
+        match (report[key].as_f64(), ours) {
+            (Some(a), Some(b)) => assert_close(a, b, key),
+            (None, None) => assert!(report[key].is_null()),
+            (a, b) => panic!("{key}: report {a:?} vs recomputed {b:?}"),
+        }
+    }
+}
+
+#[test]
+fn eval_tiers_reports_the_routed_mix() {
+    let tiers = format!("tier1={WEAK},tier2={STRONG},tier3={TOP}");
+    let run = tierwise(["eval", "--data", DATA, "--tiers", &tiers]);
+    assert!(run.success, "stderr:\n{}", run.stderr);
+    let report = last_line_json(&run);
+    for key in [
+        "n",
+        "quality",
+        "strongest_quality",
+        "cost_usd",
+        "baseline_cost_usd",
+        "savings_pct",
+        "tier_mix",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key}: {report}");
+    }
+    let rows = sample_rows();
+    let usable: Vec<&Value> = rows
+        .iter()
+        .filter(|r| [WEAK, STRONG, TOP].iter().all(|m| score(r, m).is_some()))
+        .collect();
+    assert_eq!(report["n"].as_u64(), Some(usable.len() as u64), "{report}");
+    let top_mean =
+        100.0 * usable.iter().map(|r| score(r, TOP).unwrap()).sum::<f64>() / usable.len() as f64;
+    assert_close(
+        report["strongest_quality"].as_f64().unwrap(),
+        top_mean,
+        "strongest_quality",
+    );
+    let quality = report["quality"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&quality), "quality {quality}");
+    let cost = report["cost_usd"].as_f64().unwrap();
+    let base = report["baseline_cost_usd"].as_f64().unwrap();
+    assert!(cost > 0.0 && base > 0.0, "{report}");
+    assert_close(
+        report["savings_pct"].as_f64().unwrap(),
+        100.0 * (1.0 - cost / base),
+        "savings_pct",
+    );
+
+    let mix = report["tier_mix"]
+        .as_object()
+        .expect("tier_mix is an object");
+    let keys: BTreeSet<&str> = mix.keys().map(String::as_str).collect();
+    assert!(
+        keys.is_subset(&BTreeSet::from(["tier1", "tier2", "tier3"])),
+        "{keys:?}"
+    );
+    let fractions: Vec<f64> = mix.values().map(|v| v.as_f64().unwrap()).collect();
+    assert!(
+        fractions.iter().all(|f| (0.0..=1.0).contains(f)),
+        "{fractions:?}"
+    );
+    let total: f64 = fractions.iter().sum();
+    assert!((total - 1.0).abs() <= 1e-9, "tier_mix sums to {total}");
+}
+
+#[test]
+fn eval_names_the_file_and_line_of_a_malformed_row() {
+    let scratch = Scratch::new("eval-malformed");
+    let path = scratch.path("bad.jsonl");
+    let good: Vec<String> = std::fs::read_to_string(DATA)
+        .unwrap()
+        .lines()
+        .take(2)
+        .map(String::from)
+        .collect();
+    std::fs::write(
+        &path,
+        format!("{}\n{}\n{{\"id\": \"x\", \"prompt\"\n", good[0], good[1]),
+    )
+    .unwrap();
+    let run = tierwise([
+        OsStr::new("eval"),
+        OsStr::new("--data"),
+        path.as_os_str(),
+        OsStr::new("--weak"),
+        OsStr::new(WEAK),
+        OsStr::new("--strong"),
+        OsStr::new(STRONG),
+    ]);
+    assert!(!run.success, "exit 0; stdout {}", run.stdout);
+    let location = format!("{}:3", path.display());
+    assert!(
+        run.stderr.contains(&location),
+        "stderr does not name {location}: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(run.stdout.trim().is_empty(), "stdout: {}", run.stdout);
+}
+
+#[test]
+fn eval_rejects_an_unknown_tier_naming_it() {
+    let tiers = format!("tier9={WEAK},tier2={STRONG},tier3={TOP}");
+    let run = tierwise(["eval", "--data", DATA, "--tiers", &tiers]);
+    assert!(!run.success, "exit 0; stdout {}", run.stdout);
+    assert!(run.stderr.contains("tier9"), "stderr: {}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(run.stdout.trim().is_empty(), "stdout: {}", run.stdout);
+}
