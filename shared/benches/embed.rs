@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
+use tierwise::benchkit::{Stats, cut, ms, round};
 use tierwise::embed::Embedder;
 
 #[global_allocator]
@@ -20,8 +21,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Lengths measured (tokens including `[CLS]`/`[SEP]`) and their default measured runs.
 const LENGTHS: [(usize, usize); 4] = [(8, 300), (32, 300), (128, 150), (256, 80)];
 const WARMUP: usize = 20;
-/// `[SEP]` in the bundled vocabulary.
-const SEP: u32 = 102;
 /// Yardstick samples taken before and again after the embedder runs.
 const YARDSTICK_RUNS: usize = 30;
 const YARDSTICK_N: usize = 256;
@@ -169,13 +168,6 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The first `n - 1` ids of `ids` (which start with `[CLS]`), then `[SEP]`: exactly `n` tokens.
-fn cut(ids: &[u32], n: usize) -> Vec<u32> {
-    let mut v: Vec<u32> = ids.iter().take(n.saturating_sub(1)).copied().collect();
-    v.push(SEP);
-    v
-}
-
 /// `warmup` untimed runs, then `runs` runs each timed alone; durations in ms.
 fn sample(
     runs: usize,
@@ -192,40 +184,6 @@ fn sample(
         times.push(ms(t));
     }
     Ok(times)
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e3
-}
-
-fn round(v: f64) -> f64 {
-    (v * 1e4).round() / 1e4
-}
-
-/// Order statistics of a sample (nearest-rank percentiles).
-#[derive(Debug, Clone, Copy)]
-struct Stats {
-    p50: f64,
-    p99: f64,
-    mean: f64,
-    min: f64,
-}
-
-impl Stats {
-    fn of(times: &[f64]) -> Self {
-        let mut t = times.to_vec();
-        t.sort_by(f64::total_cmp);
-        let rank = |p: f64| {
-            let i = ((p * t.len() as f64).ceil() as usize).clamp(1, t.len().max(1)) - 1;
-            t.get(i).copied().unwrap_or(f64::NAN)
-        };
-        Self {
-            p50: rank(0.50),
-            p99: rank(0.99),
-            mean: t.iter().sum::<f64>() / t.len().max(1) as f64,
-            min: t.first().copied().unwrap_or(f64::NAN),
-        }
-    }
 }
 
 /// Two fixed, deterministic `YARDSTICK_N x YARDSTICK_N` matrices.

@@ -4,6 +4,7 @@
 //! ([`embed`]), and everything the router, evaluator and reporter Lambdas and the `tierwise`
 //! command line share.
 
+pub mod benchkit;
 pub mod classifier;
 pub mod embed;
 pub mod features;

@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use engine_bench::TractEngine;
 use serde_json::{Map, Value, json};
+use tierwise::benchkit::{Stats, cut, ms, round};
 use tierwise::embed::rten_engine::RtenEngine;
 use tierwise::embed::{Engine, WordPiece, mean_pool_normalize};
 
@@ -22,7 +23,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const LENGTHS: [(usize, usize); 3] = [(8, 100), (32, 100), (128, 40)];
 const WARMUP: usize = 10;
 const LOADS: usize = 5;
-const SEP: u32 = 102;
 
 /// Cut to each length; long enough for 128 word pieces.
 const LONG_TEXT: &str = "I'm planning a two-week trip to Japan in late October with my partner \
@@ -272,13 +272,6 @@ fn row(label: &str, rten: f64, tract: Option<f64>) {
     }
 }
 
-/// The first `n - 1` ids (starting with `[CLS]`), then `[SEP]`: exactly `n` tokens.
-fn cut(ids: &[u32], n: usize) -> Vec<u32> {
-    let mut v: Vec<u32> = ids.iter().take(n.saturating_sub(1)).copied().collect();
-    v.push(SEP);
-    v
-}
-
 /// `WARMUP` untimed runs, then `runs` runs each timed alone; durations in ms.
 fn sample(engine: &dyn Engine, ids: &[u32], runs: usize) -> anyhow::Result<Vec<f64>> {
     for _ in 0..WARMUP {
@@ -299,36 +292,4 @@ fn preview(text: &str) -> String {
         p.push_str("...");
     }
     p
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e3
-}
-
-fn round(v: f64) -> f64 {
-    (v * 1e4).round() / 1e4
-}
-
-/// Order statistics of a sample (nearest-rank percentiles).
-#[derive(Debug, Clone, Copy)]
-struct Stats {
-    p50: f64,
-    p99: f64,
-    mean: f64,
-}
-
-impl Stats {
-    fn of(times: &[f64]) -> Self {
-        let mut t = times.to_vec();
-        t.sort_by(f64::total_cmp);
-        let rank = |p: f64| {
-            let i = ((p * t.len() as f64).ceil() as usize).clamp(1, t.len().max(1)) - 1;
-            t.get(i).copied().unwrap_or(f64::NAN)
-        };
-        Self {
-            p50: rank(0.50),
-            p99: rank(0.99),
-            mean: t.iter().sum::<f64>() / t.len().max(1) as f64,
-        }
-    }
 }
