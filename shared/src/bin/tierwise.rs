@@ -141,11 +141,16 @@ fn main() -> anyhow::Result<()> {
                 (0.0..=1.0).contains(&threshold),
                 "--threshold must be between 0 and 1"
             );
+            // Check the cheap arguments before loading the model.
+            let map = tiers
+                .as_deref()
+                .map(tierwise::evaluate::parse_tier_map)
+                .transpose()?;
+            let rows = tierwise::dataset::read_jsonl(&data)?;
             let mut router = Router::with_pool(pool.clone())?;
             if no_rules {
                 router = router.with_rules(tierwise::rules::Rules::disabled());
             }
-            let rows = tierwise::dataset::read_jsonl(&data)?;
             if let (Some(weak), Some(strong)) = (weak, strong) {
                 let r = tierwise::evaluate::weak_strong(
                     &router, &rows, &weak, &strong, threshold, threads,
@@ -167,8 +172,7 @@ fn main() -> anyhow::Result<()> {
                     serde_json::to_string(&r.random)?
                 );
                 println!("{}", serde_json::to_string(&r.metrics)?);
-            } else if let Some(spec) = tiers {
-                let map = tierwise::evaluate::parse_tier_map(&spec)?;
+            } else if let Some(map) = map {
                 let r = tierwise::evaluate::tiers(&router, &pool, &rows, &map, threshold, threads)?;
                 println!("{}", serde_json::to_string(&r)?);
             }
