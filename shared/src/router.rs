@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::classifier::{ClassifierError, TierClassifier, TierProbs};
 use crate::config::{ConfigError, ModelSpec, PoolConfig, Tier};
 use crate::embed::{EmbedError, Embedder};
-use crate::features::featurize;
+use crate::features::{ROUTER_WINDOW, feature_vector};
 use crate::rules::{QueryFacts, Rules, RulesError};
 
 /// Tokens a chat message costs beyond its text (role, separators), as providers count them.
@@ -251,7 +251,7 @@ impl Router {
         health: &dyn HealthView,
     ) -> Result<Decision, RouteError> {
         let started = Instant::now();
-        let (routed_text, all_text_tokens) = self.request_text(req)?;
+        let (routed_text, messages_tokens) = self.request_text(req)?;
         let threshold = match req.require_confidence {
             Some(t) if !(0.0..=1.0).contains(&t) || t.is_nan() => {
                 return Err(RouteError::InvalidRequest(format!(
@@ -269,7 +269,9 @@ impl Router {
             )));
         }
         let mut choice = self.choose_tier(&routed_text, threshold)?;
-        choice.input_tokens = all_text_tokens.max(choice.input_tokens);
+        if let Some(all) = messages_tokens {
+            choice.input_tokens = all.max(choice.input_tokens);
+        }
 
         // Bounds: the request's, then context windows.
         let lo = req.min_tier.unwrap_or(Tier::Tier1);
@@ -350,11 +352,13 @@ impl Router {
 
     /// Rules, then the classifier and escalation: the tier for a query text.
     pub fn choose_tier(&self, text: &str, threshold: f64) -> Result<TierChoice, RouteError> {
-        let tokens = self
+        // One tokenisation serves the rules, the cost estimate and the embedding.
+        let tokenized = self
             .embedder
             .tokenizer()
-            .count(text)
+            .encode_window(text, ROUTER_WINDOW)
             .map_err(RouteError::Internal)?;
+        let tokens = tokenized.total_tokens;
         let rules = self.rules.apply(&QueryFacts { text, tokens });
         if let Some((name, tier)) = rules.decided {
             return Ok(TierChoice {
@@ -368,7 +372,11 @@ impl Router {
                 input_tokens: tokens,
             });
         }
-        let (_, features) = featurize(&self.embedder, text).map_err(RouteError::Internal)?;
+        let embedding = self
+            .embedder
+            .embed_ids(&tokenized.ids)
+            .map_err(RouteError::Internal)?;
+        let features = feature_vector(&embedding.0, text, tokens);
         let probs = self.classifier.predict(&features);
         let (predicted, confidence) = probs.predicted();
         let (mut tier, escalated) = if confidence < threshold && predicted < Tier::Tier3 {
@@ -408,8 +416,9 @@ impl Router {
         })
     }
 
-    /// The text to route on, and the token count of the whole input.
-    fn request_text(&self, req: &RouteRequest) -> Result<(String, usize), RouteError> {
+    /// The text to route on, and for a conversation the token count of all its messages (a
+    /// single query is counted by the routing pass itself).
+    fn request_text(&self, req: &RouteRequest) -> Result<(String, Option<usize>), RouteError> {
         let count = |s: &str| {
             self.embedder
                 .tokenizer()
@@ -430,7 +439,7 @@ impl Router {
                 if q.trim().is_empty() {
                     return Err(RouteError::InvalidRequest("`query` is empty".into()));
                 }
-                Ok((q.clone(), count(q)?))
+                Ok((q.clone(), None))
             }
             (None, Some(msgs)) => {
                 let texts: Vec<String> = msgs.iter().map(|m| m.content.text()).collect();
@@ -453,7 +462,7 @@ impl Router {
                 for t in &texts {
                     tokens += count(t)? + TOKENS_PER_MESSAGE;
                 }
-                Ok((last_user, tokens))
+                Ok((last_user, Some(tokens)))
             }
         }
     }

@@ -1,1 +1,16 @@
-//! Test support.
+//! Shared fixtures of the integration tests in `tests/tests/`.
+
+/// The keys of the routing decision that `../shared/DESIGN.md` fixes (extra keys are allowed).
+pub const DECISION_KEYS: [&str; 11] = [
+    "query_id",
+    "model",
+    "tier",
+    "predicted_tier",
+    "confidence",
+    "escalated",
+    "decided_by",
+    "fallbacks",
+    "estimated_cost_usd",
+    "baseline_cost_usd",
+    "router_ms",
+];

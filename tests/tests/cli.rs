@@ -19,20 +19,6 @@ const WEAK: &str = "llama-3.1-8b-instruct";
 const STRONG: &str = "llama-3.1-nemotron-51b-instruct";
 const TOP: &str = "llama-3.3-nemotron-super-49b-v1";
 
-const DESIGN_KEYS: [&str; 11] = [
-    "query_id",
-    "model",
-    "tier",
-    "predicted_tier",
-    "confidence",
-    "escalated",
-    "decided_by",
-    "fallbacks",
-    "estimated_cost_usd",
-    "baseline_cost_usd",
-    "router_ms",
-];
-
 /// The `tierwise` binary of the same target directory and profile as this test, built (or
 /// brought up to date) once per test process: `cargo test -p tierwise-tests` does not build
 /// another package's binaries.
@@ -161,7 +147,7 @@ fn route_prints_the_decision_json() {
     assert!(run.success, "stderr:\n{}", run.stderr);
     let d: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", run.stdout));
-    for key in DESIGN_KEYS {
+    for key in tierwise_tests::DECISION_KEYS {
         assert!(d.get(key).is_some(), "missing {key}: {d}");
     }
     let pool = tierwise::config::PoolConfig::bundled().unwrap();

@@ -606,24 +606,11 @@ fn route_request_json_is_strict() {
 
 #[test]
 fn decision_serialises_with_the_design_keys() {
-    const KEYS: [&str; 11] = [
-        "query_id",
-        "model",
-        "tier",
-        "predicted_tier",
-        "confidence",
-        "escalated",
-        "decided_by",
-        "fallbacks",
-        "estimated_cost_usd",
-        "baseline_cost_usd",
-        "router_ms",
-    ];
     for query in VARIED {
         let d = decide(query);
         let json = serde_json::to_value(&d).unwrap();
         let obj = json.as_object().expect("a JSON object");
-        for key in KEYS {
+        for key in tierwise_tests::DECISION_KEYS {
             assert!(obj.contains_key(key), "{query:?}: missing {key} in {json}");
         }
         assert!(obj["query_id"].is_string() && obj["model"].is_string());
