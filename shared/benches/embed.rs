@@ -53,15 +53,7 @@ fn main() -> anyhow::Result<()> {
         .filter(|a| !a.starts_with('-'))
         .map(String::as_str)
         .collect();
-    let iters_override = match std::env::var("TIERWISE_BENCH_ITERS") {
-        Ok(v) => Some(
-            v.parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .with_context(|| format!("TIERWISE_BENCH_ITERS={v:?} is not a positive integer"))?,
-        ),
-        Err(_) => None,
-    };
+    let iters_override = tierwise::benchkit::iters_override().map_err(anyhow::Error::msg)?;
 
     let load_start = Instant::now();
     let embedder = Embedder::bundled().context("loading the bundled embedder")?;

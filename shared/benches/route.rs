@@ -10,7 +10,7 @@ use serde_json::json;
 use tierwise::benchkit::{Stats, ms, round};
 use tierwise::classifier::TierClassifier;
 use tierwise::config::PoolConfig;
-use tierwise::features::{feature_vector, featurize};
+use tierwise::features::{ROUTER_WINDOW, feature_vector, featurize};
 use tierwise::router::{AllHealthy, RouteRequest, Router};
 use tierwise::rules::{QueryFacts, Rules};
 
@@ -87,7 +87,7 @@ fn main() -> anyhow::Result<()> {
     // The parts beyond the embedding, timed directly.
     let classifier = TierClassifier::bundled()?;
     let rules = Rules::from_table(&PoolConfig::bundled()?.rules)?;
-    let (q, _) = featurize(router.embedder(), TEXT)?;
+    let q = router.embedder().embed_window(TEXT, ROUTER_WINDOW)?;
     let n = runs(20_000);
     let s = Instant::now();
     for _ in 0..n {

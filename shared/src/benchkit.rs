@@ -24,6 +24,19 @@ pub fn round(v: f64) -> f64 {
     (v * 1e4).round() / 1e4
 }
 
+/// Measured runs from `TIERWISE_BENCH_ITERS` (unset: `None`; not a positive integer: error).
+pub fn iters_override() -> Result<Option<usize>, String> {
+    match std::env::var("TIERWISE_BENCH_ITERS") {
+        Ok(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| format!("TIERWISE_BENCH_ITERS={v:?} is not a positive integer")),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Order statistics of a sample (nearest-rank percentiles).
 #[derive(Debug, Clone, Copy)]
 pub struct Stats {

@@ -33,35 +33,13 @@ pub fn route_all(
     threshold: f64,
     threads: usize,
 ) -> Result<Vec<TierChoice>, EvaluateError> {
-    let chunk = rows.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|r| {
-                            router.choose_tier(&r.prompt, threshold).map_err(|source| {
-                                EvaluateError::Route {
-                                    id: r.id.clone(),
-                                    source,
-                                }
-                            })
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                })
+    crate::parallel::try_map(rows, threads, |r| {
+        router
+            .choose_tier(&r.prompt, threshold)
+            .map_err(|source| EvaluateError::Route {
+                id: r.id.clone(),
+                source,
             })
-            .collect();
-        let mut out = Vec::with_capacity(rows.len());
-        for h in handles {
-            match h.join() {
-                Ok(part) => out.extend(part?),
-                Err(_) => {
-                    return Err(EvaluateError::Tiers("an evaluation worker panicked".into()));
-                }
-            }
-        }
-        Ok(out)
     })
 }
 

@@ -127,10 +127,20 @@ pub const ROUTER_WINDOW: crate::embed::Window = crate::embed::Window::HeadTail {
 pub fn featurize(
     embedder: &crate::embed::Embedder,
     text: &str,
-) -> Result<(crate::embed::EmbeddedQuery, Vec<f32>), crate::embed::EmbedError> {
-    let q = embedder.embed_window(text, ROUTER_WINDOW)?;
-    let v = feature_vector(&q.embedding.0, text, q.total_tokens);
-    Ok((q, v))
+) -> Result<Vec<f32>, crate::embed::EmbedError> {
+    let tokens = embedder.tokenizer().encode_window(text, ROUTER_WINDOW)?;
+    from_tokens(embedder, text, &tokens)
+}
+
+/// The feature vector of `text` already tokenised with [`ROUTER_WINDOW`] (the router tokenises
+/// once and shares the tokens between rules, cost and features).
+pub fn from_tokens(
+    embedder: &crate::embed::Embedder,
+    text: &str,
+    tokens: &crate::embed::Tokenized,
+) -> Result<Vec<f32>, crate::embed::EmbedError> {
+    let embedding = embedder.embed_ids(&tokens.ids)?;
+    Ok(feature_vector(&embedding.0, text, tokens.total_tokens))
 }
 
 #[cfg(test)]

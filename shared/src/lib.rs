@@ -8,6 +8,7 @@ pub mod benchkit;
 pub mod classifier;
 pub mod embed;
 pub mod features;
+pub mod parallel;
 pub mod router;
 pub mod rules;
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::classifier::{ClassifierError, TierClassifier, TierProbs};
 use crate::config::{ConfigError, ModelSpec, PoolConfig, Tier};
 use crate::embed::{EmbedError, Embedder};
-use crate::features::{ROUTER_WINDOW, feature_vector};
+use crate::features::{self, ROUTER_WINDOW};
 use crate::rules::{QueryFacts, Rules, RulesError};
 
 /// Tokens a chat message costs beyond its text (role, separators), as providers count them.
@@ -372,11 +372,8 @@ impl Router {
                 input_tokens: tokens,
             });
         }
-        let embedding = self
-            .embedder
-            .embed_ids(&tokenized.ids)
+        let features = features::from_tokens(&self.embedder, text, &tokenized)
             .map_err(RouteError::Internal)?;
-        let features = feature_vector(&embedding.0, text, tokens);
         let probs = self.classifier.predict(&features);
         let (predicted, confidence) = probs.predicted();
         let (mut tier, escalated) = if confidence < threshold && predicted < Tier::Tier3 {

@@ -96,15 +96,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let bench_mode = args.iter().any(|a| a == "--bench");
-    let iters_override = match std::env::var("TIERWISE_BENCH_ITERS") {
-        Ok(v) => Some(
-            v.parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .with_context(|| format!("TIERWISE_BENCH_ITERS={v:?} is not a positive integer"))?,
-        ),
-        Err(_) => None,
-    };
+    let iters_override = tierwise::benchkit::iters_override().map_err(anyhow::Error::msg)?;
 
     let tok = WordPiece::bundled().context("loading the bundled tokenizer")?;
     let long = tok.encode(LONG_TEXT).context("tokenizing")?;

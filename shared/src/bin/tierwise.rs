@@ -216,54 +216,18 @@ fn write_features(
     threads: usize,
 ) -> anyhow::Result<()> {
     use std::io::Write;
-    let text =
-        std::fs::read_to_string(data).with_context(|| format!("reading {}", data.display()))?;
-    let rows: Vec<(String, String)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            let v: serde_json::Value = serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: not JSON", data.display(), i + 1))?;
-            let field = |k: &str| {
-                v.get(k)
-                    .and_then(|x| x.as_str())
-                    .map(str::to_owned)
-                    .with_context(|| format!("{}:{}: no string `{k}`", data.display(), i + 1))
-            };
-            Ok((field("id")?, field("prompt")?))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let rows = tierwise::dataset::read_jsonl(data)?;
     let embedder = tierwise::embed::Embedder::bundled().context("loading the embedder")?;
-    let threads = threads.max(1);
-    let chunk = rows.len().div_ceil(threads).max(1);
-    let lines: Vec<anyhow::Result<Vec<String>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                let embedder = &embedder;
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(id, prompt)| {
-                            let (_, f) = tierwise::features::featurize(embedder, prompt)?;
-                            Ok(serde_json::to_string(
-                                &serde_json::json!({"id": id, "features": f}),
-                            )?)
-                        })
-                        .collect::<anyhow::Result<Vec<String>>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| anyhow::anyhow!("worker panicked"))?)
-            .collect()
-    });
-    let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
-    for part in lines {
-        for line in part? {
-            writeln!(w, "{line}")?;
-        }
+    let lines = tierwise::parallel::try_map(&rows, threads, |r| {
+        let f = tierwise::features::featurize(&embedder, &r.prompt)
+            .with_context(|| format!("prompt {}", r.id))?;
+        Ok::<_, anyhow::Error>(serde_json::json!({"id": r.id, "features": f}).to_string())
+    })?;
+    let mut w = std::io::BufWriter::new(
+        std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
+    );
+    for line in &lines {
+        writeln!(w, "{line}")?;
     }
     w.flush()?;
     eprintln!("{} feature vectors -> {}", rows.len(), out.display());

@@ -1,0 +1,49 @@
+//! Order-preserving parallel map over a slice on scoped threads (batch commands: `tierwise
+//! eval`, `tierwise features`). Not used on the serving path, where one request is one thread.
+
+/// Applies `f` to every item on up to `threads` threads (contiguous chunks), keeping the order;
+/// the first error (in item order) is returned. A panic in a worker is propagated.
+pub fn try_map<T, R, E, F>(items: &[T], threads: usize, f: F) -> Result<Vec<R>, E>
+where
+    T: Sync,
+    R: Send,
+    E: Send,
+    F: Fn(&T) -> Result<R, E> + Sync,
+{
+    let chunk = items.len().div_ceil(threads.max(1)).max(1);
+    let f = &f;
+    let parts: Vec<Result<Vec<R>, E>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_order_and_reports_first_error() {
+        let items: Vec<u32> = (0..101).collect();
+        let doubled = try_map(&items, 3, |x| Ok::<_, String>(x * 2)).unwrap();
+        assert_eq!(doubled, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        let err = try_map(&items, 4, |x| if *x >= 40 { Err(*x) } else { Ok(*x) }).unwrap_err();
+        assert_eq!(err, 40);
+        assert!(
+            try_map(&[] as &[u32], 2, |x| Ok::<_, ()>(*x))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
