@@ -4,6 +4,9 @@
 //! ([`embed`]), and everything the router, evaluator and reporter Lambdas and the `tierwise`
 //! command line share.
 
+pub mod api;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod benchkit;
 pub mod classifier;
 pub mod embed;
@@ -18,3 +21,8 @@ pub mod config;
 pub mod dataset;
 pub mod eval;
 pub mod evaluate;
+pub mod metrics;
+pub mod records;
+pub mod service;
+pub mod settings;
+pub mod store;

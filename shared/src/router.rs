@@ -19,6 +19,28 @@ const TOKENS_PER_MESSAGE: usize = 4;
 /// Longest query text accepted (bytes). Longer requests are refused with 413.
 pub const MAX_QUERY_BYTES: usize = 1024 * 1024;
 
+/// The tenant of requests that name none.
+pub const DEFAULT_TENANT: &str = "default";
+/// Longest tenant name accepted.
+pub const MAX_TENANT_LEN: usize = 64;
+
+/// A tenant names a customer or team in records and reports: 1-64 characters of ASCII letters,
+/// digits and `. _ - : @` (no `#`, which separates the parts of table keys).
+pub fn validate_tenant(tenant: &str) -> Result<(), RouteError> {
+    let ok = !tenant.is_empty()
+        && tenant.len() <= MAX_TENANT_LEN
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:@".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(RouteError::InvalidRequest(format!(
+            "`tenant` must be 1-{MAX_TENANT_LEN} characters of letters, digits and . _ - : @"
+        )))
+    }
+}
+
 /// Errors building a router (at init).
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -151,7 +173,7 @@ pub struct Decision {
 }
 
 /// Which models are healthy right now (circuit breakers); the policy skips the others.
-pub trait HealthView {
+pub trait HealthView: Send + Sync {
     fn is_healthy(&self, model_id: &str) -> bool;
 }
 
@@ -268,6 +290,13 @@ impl Router {
                 "min_tier {lo} is above max_tier {hi}"
             )));
         }
+        let tenant = match &req.tenant {
+            Some(t) => {
+                validate_tenant(t)?;
+                t.clone()
+            }
+            None => DEFAULT_TENANT.to_string(),
+        };
         let mut choice = self.choose_tier(&routed_text, threshold)?;
         if let Some(all) = messages_tokens {
             choice.input_tokens = all.max(choice.input_tokens);
@@ -344,7 +373,7 @@ impl Router {
             router_ms: round3(started.elapsed().as_secs_f64() * 1e3),
             input_tokens,
             output_tokens: out,
-            tenant: req.tenant.clone().unwrap_or_else(|| "default".into()),
+            tenant,
             pricing_version: self.pool.pricing_version().to_string(),
             router_version: crate::ROUTER_VERSION.to_string(),
         })

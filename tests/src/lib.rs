@@ -1,5 +1,8 @@
 //! Shared fixtures of the integration tests in `tests/tests/`.
 
+pub mod moto;
+pub mod scripted;
+
 /// The keys of the routing decision that `../shared/DESIGN.md` fixes (extra keys are allowed).
 pub const DECISION_KEYS: [&str; 11] = [
     "query_id",

@@ -94,6 +94,25 @@ enum Command {
     /// Print the classifier's feature names (JSON array), in vector order.
     #[command(hide = true)]
     FeatureNames,
+    /// Create the cost table and the queues the router writes to (local stack, e.g. moto via
+    /// AWS_ENDPOINT_URL); print their names as TIERWISE_* environment lines.
+    #[cfg(feature = "aws")]
+    SetupLocal {
+        /// Table name.
+        #[arg(long, default_value = "tierwise-costs")]
+        table: String,
+        /// Prefix of the queue names.
+        #[arg(long, default_value = "tierwise")]
+        queue_prefix: String,
+    },
+    /// Deliver what the router parked on its fallback queue (records and shadow samples),
+    /// with the router's settings from the TIERWISE_* environment.
+    #[cfg(feature = "aws")]
+    Redrive {
+        /// Stop after this many messages.
+        #[arg(long, default_value_t = 100_000)]
+        max_messages: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -187,8 +206,79 @@ fn main() -> anyhow::Result<()> {
             "{}",
             serde_json::to_string(&tierwise::features::feature_names())?
         ),
+        #[cfg(feature = "aws")]
+        Command::SetupLocal {
+            table,
+            queue_prefix,
+        } => aws_cmd::setup_local(&table, &queue_prefix)?,
+        #[cfg(feature = "aws")]
+        Command::Redrive { max_messages } => aws_cmd::redrive(max_messages)?,
     }
     Ok(())
+}
+
+/// The commands that talk to AWS (or moto): built with the `aws` feature.
+#[cfg(feature = "aws")]
+mod aws_cmd {
+    use tierwise::aws::{self, dynamo::DynamoCostStore, setup, sqs::SqsQueue};
+    use tierwise::settings::{AwsCallSettings, RouterSettings};
+
+    fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+        Ok(tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?)
+    }
+
+    pub fn setup_local(table: &str, prefix: &str) -> anyhow::Result<()> {
+        runtime()?.block_on(async {
+            let sdk = aws::sdk_config(&AwsCallSettings::default()).await;
+            let ddb = aws::dynamodb_client(&sdk);
+            let sqs = aws::sqs_client(&sdk);
+            setup::create_table(&ddb, table).await?;
+            let dlq = setup::create_queue(&sqs, &format!("{prefix}-shadow-dlq"), None).await?;
+            let shadow =
+                setup::create_queue(&sqs, &format!("{prefix}-shadow"), Some((&dlq, 5))).await?;
+            let fallback =
+                setup::create_queue(&sqs, &format!("{prefix}-record-fallback"), None).await?;
+            println!("TIERWISE_TABLE={table}");
+            println!("TIERWISE_SHADOW_QUEUE_URL={shadow}");
+            println!("TIERWISE_FALLBACK_QUEUE_URL={fallback}");
+            Ok(())
+        })
+    }
+
+    pub fn redrive(max_messages: u64) -> anyhow::Result<()> {
+        let settings = RouterSettings::from_env()?;
+        runtime()?.block_on(async {
+            let sdk = aws::sdk_config(&settings.aws).await;
+            let ddb = aws::dynamodb_client(&sdk);
+            let sqs = aws::sqs_client(&sdk);
+            let store = DynamoCostStore::new(
+                ddb,
+                &settings.table,
+                settings.rollup_shards,
+                settings.record_ttl_days,
+            );
+            let fallback = SqsQueue::new(sqs.clone(), &settings.fallback_queue_url);
+            let shadow = SqsQueue::new(sqs, &settings.shadow_queue_url);
+            let report = aws::sqs::redrive(&fallback, &store, &shadow, max_messages).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "records_written": report.records_written,
+                    "records_duplicate": report.records_duplicate,
+                    "samples_sent": report.samples_sent,
+                    "left": report.left,
+                })
+            );
+            anyhow::ensure!(
+                report.left == 0,
+                "{} messages could not be delivered; they stay on the queue",
+                report.left
+            );
+            Ok(())
+        })
+    }
 }
 
 fn load_pool(path: Option<&std::path::Path>) -> anyhow::Result<PoolConfig> {

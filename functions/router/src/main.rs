@@ -1,0 +1,55 @@
+//! The router Lambda binary (`bootstrap`): settings from the environment, everything built
+//! once at init, then the Lambda runtime loop over [`tierwise_router::App::handle`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lambda_http::{Error, service_fn};
+use tierwise::settings::RouterSettings;
+use tierwise_router::App;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> Result<(), Error> {
+    let started = Instant::now();
+    let settings = RouterSettings::from_env()?;
+    init_logging(&settings.log_level);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let app = match App::init(&settings, started).await {
+            Ok(app) => Arc::new(app),
+            Err(e) => {
+                tracing::error!(error = %e, "router init failed");
+                return Err(Error::from(e.to_string()));
+            }
+        };
+        tracing::info!(
+            init_ms = started.elapsed().as_secs_f64() * 1e3,
+            "router ready"
+        );
+        lambda_http::run(service_fn(move |req| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(app.handle(req).await) }
+        }))
+        .await
+    })
+}
+
+/// JSON log lines on stdout (CloudWatch Logs), filtered by `TIERWISE_LOG_LEVEL`.
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .init();
+}

@@ -1,0 +1,152 @@
+//! The HTTP API's shared shapes: OpenAI-style error bodies (status, type, code, a message
+//! for the caller and never internal detail) and the `GET /v1/models` list.
+
+use serde_json::{Value, json};
+
+use crate::config::PoolConfig;
+use crate::router::RouteError;
+
+/// An error answer: HTTP status and the OpenAI-style body's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+    pub kind: &'static str,
+    pub code: &'static str,
+}
+
+impl ApiError {
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            message: message.into(),
+            kind: "invalid_request_error",
+            code: "invalid_request",
+        }
+    }
+
+    /// 404: no such route.
+    pub fn not_found(method: &str, path: &str) -> Self {
+        Self {
+            status: 404,
+            message: format!("no route for {method} {path}"),
+            kind: "invalid_request_error",
+            code: "not_found",
+        }
+    }
+
+    /// 405: the route exists, not with this method.
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &str) -> Self {
+        Self {
+            status: 405,
+            message: format!("{method} is not allowed on {path}; use {allowed}"),
+            kind: "invalid_request_error",
+            code: "method_not_allowed",
+        }
+    }
+
+    /// 413: the body is over the limit.
+    pub fn too_large(bytes: usize, limit: usize) -> Self {
+        Self {
+            status: 413,
+            message: format!("the request body is {bytes} bytes; the limit is {limit}"),
+            kind: "invalid_request_error",
+            code: "request_too_large",
+        }
+    }
+
+    /// 500, with nothing of the cause.
+    pub fn internal() -> Self {
+        Self {
+            status: 500,
+            message: "internal error; the request was not routed".into(),
+            kind: "server_error",
+            code: "internal_error",
+        }
+    }
+
+    /// The JSON body: `{"error": {"message", "type", "code"}}`.
+    pub fn body(&self) -> Value {
+        json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})
+    }
+}
+
+impl From<&RouteError> for ApiError {
+    fn from(e: &RouteError) -> Self {
+        let (kind, code) = match e {
+            RouteError::InvalidRequest(_) => ("invalid_request_error", "invalid_request"),
+            RouteError::TooLarge(_) => ("invalid_request_error", "request_too_large"),
+            RouteError::ContextTooLong { .. } => {
+                ("invalid_request_error", "context_length_exceeded")
+            }
+            RouteError::NoHealthyModel { .. } => ("service_unavailable", "no_healthy_model"),
+            RouteError::Internal(_) => return ApiError::internal(),
+        };
+        // The other variants' messages describe the request, not the router's insides.
+        ApiError {
+            status: e.status(),
+            message: e.to_string(),
+            kind,
+            code,
+        }
+    }
+}
+
+/// `GET /v1/models`: the pool as an OpenAI-style model list, with tiers and prices.
+pub fn models_list(pool: &PoolConfig) -> Value {
+    let data: Vec<Value> = pool
+        .models()
+        .map(|(tier, m)| {
+            json!({
+                "id": m.id,
+                "object": "model",
+                "created": 0,
+                "owned_by": m.provider,
+                "tier": tier,
+                "pricing": {
+                    "input_usd_per_m": m.input_usd_per_m,
+                    "output_usd_per_m": m.output_usd_per_m,
+                },
+                "context_window": m.context_window,
+                "max_output_tokens": m.max_output_tokens,
+            })
+        })
+        .collect();
+    json!({
+        "object": "list",
+        "data": data,
+        "baseline_model": pool.baseline().id,
+        "pricing_version": pool.pricing_version(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_errors_map_to_openai_bodies() {
+        let e = ApiError::from(&RouteError::InvalidRequest("`query` is empty".into()));
+        assert_eq!(e.status, 400);
+        assert_eq!(
+            e.body(),
+            json!({"error": {"message": "`query` is empty", "type": "invalid_request_error", "code": "invalid_request"}})
+        );
+        assert_eq!(ApiError::from(&RouteError::TooLarge(5)).status, 413);
+        let e = ApiError::from(&RouteError::ContextTooLong { tokens: 9 });
+        assert_eq!((e.status, e.code), (413, "context_length_exceeded"));
+    }
+
+    #[test]
+    fn models_list_has_every_pool_model() {
+        let pool = PoolConfig::bundled().unwrap();
+        let v = models_list(&pool);
+        assert_eq!(v["object"], "list");
+        let data = v["data"].as_array().unwrap();
+        assert_eq!(data.len(), pool.models().count());
+        assert_eq!(data[0]["tier"], "tier1");
+        assert!(data[0]["pricing"]["input_usd_per_m"].as_f64().unwrap() > 0.0);
+        assert_eq!(v["baseline_model"], pool.baseline().id);
+    }
+}

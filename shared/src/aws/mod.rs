@@ -1,0 +1,139 @@
+//! AWS implementations of the store traits: cost records and rollups in DynamoDB, shadow
+//! samples and parked items on SQS. Clients are built once (at init) from [`sdk_config`],
+//! which sets the retry policy and both operation and attempt timeouts on every call.
+//!
+//! Endpoints follow the SDK's standard overrides (`AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_DYNAMODB`, ...), which is how tests and the local stack reach moto.
+
+pub mod dynamo;
+pub mod setup;
+pub mod sqs;
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+pub use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls;
+
+use crate::settings::AwsCallSettings;
+use crate::store::StoreError;
+
+/// Error codes that mean "slow down" on DynamoDB and SQS.
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "ThrottledException",
+    "AWS.SimpleQueueService.RequestThrottled",
+];
+
+/// The SDK config every client is built from: rustls (ring) HTTPS client, standard retries
+/// with exponential backoff and jitter, operation and attempt timeouts.
+pub async fn sdk_config(call: &AwsCallSettings) -> SdkConfig {
+    loader(call).load().await
+}
+
+/// [`sdk_config`] for a local endpoint (moto, a test server): `endpoint` as the
+/// `AWS_ENDPOINT_URL` override would set it, region `us-east-1`, static dummy credentials.
+/// The process environment is not read, so tests can point clients at different endpoints.
+pub async fn sdk_config_at(call: &AwsCallSettings, endpoint: &str) -> SdkConfig {
+    loader(call)
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "tierwise-local",
+        ))
+        .load()
+        .await
+}
+
+fn loader(call: &AwsCallSettings) -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https(),
+        )
+        .retry_config(retry_config(call))
+        .timeout_config(timeout_config(call))
+}
+
+/// A DynamoDB client (honours `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`).
+pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(sdk)
+}
+
+/// An SQS client (honours `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL`).
+pub fn sqs_client(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(sdk)
+}
+
+/// Standard retry mode: `max_attempts` attempts with exponential backoff from 25 ms.
+pub fn retry_config(call: &AwsCallSettings) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(call.max_attempts)
+        .with_initial_backoff(Duration::from_millis(25))
+        .with_max_backoff(Duration::from_millis(500))
+}
+
+/// Operation and attempt timeouts (and a connect timeout within the attempt's).
+pub fn timeout_config(call: &AwsCallSettings) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(call.attempt_timeout.min(Duration::from_millis(1_000)))
+        .operation_attempt_timeout(call.attempt_timeout)
+        .operation_timeout(call.operation_timeout)
+        .build()
+}
+
+/// Maps an SDK error (after the SDK's retries) to a [`StoreError`]. The detail is for logs
+/// only: it never reaches a caller.
+pub(crate) fn store_error<E>(service: &'static str, err: &SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata,
+{
+    match err {
+        SdkError::TimeoutError(_) => StoreError::Timeout { service },
+        SdkError::DispatchFailure(d) if d.is_timeout() => StoreError::Timeout { service },
+        SdkError::DispatchFailure(_) => StoreError::Unavailable {
+            service,
+            detail: "connection failed".into(),
+        },
+        SdkError::ResponseError(_) => StoreError::Unavailable {
+            service,
+            detail: "unreadable response".into(),
+        },
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("unknown");
+            let status = se.raw().status().as_u16();
+            if THROTTLING_CODES.contains(&code) {
+                StoreError::Throttled { service }
+            } else if status >= 500 || code == "InternalServerError" {
+                StoreError::Unavailable {
+                    service,
+                    detail: format!("{code} (HTTP {status})"),
+                }
+            } else {
+                StoreError::Rejected {
+                    service,
+                    detail: format!("{code} (HTTP {status})"),
+                }
+            }
+        }
+        _ => StoreError::Rejected {
+            service,
+            detail: "request could not be built".into(),
+        },
+    }
+}

@@ -1,0 +1,274 @@
+//! The router's deployment settings, from `TIERWISE_*` environment variables (what a Lambda
+//! is configured with), typed and validated once at init. An unknown `TIERWISE_*` variable
+//! is an error, so a misspelt setting fails the deployment instead of being ignored.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Prefix of every setting's environment variable.
+pub const ENV_PREFIX: &str = "TIERWISE_";
+
+/// A setting is missing, malformed or out of range.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("environment: {0}")]
+    Env(String),
+    #[error("{ENV_PREFIX}{name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Timeouts and retries of every AWS call (DynamoDB, SQS).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsCallSettings {
+    /// Bound on one operation, retries included.
+    pub operation_timeout: Duration,
+    /// Bound on one attempt.
+    pub attempt_timeout: Duration,
+    /// Attempts per operation (1 = no retry), the SDK's standard retry with backoff.
+    pub max_attempts: u32,
+}
+
+impl Default for AwsCallSettings {
+    fn default() -> Self {
+        Self {
+            operation_timeout: Duration::from_millis(2_000),
+            attempt_timeout: Duration::from_millis(500),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// The router function's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterSettings {
+    /// DynamoDB table of cost records and rollups.
+    pub table: String,
+    /// SQS queue of shadow samples.
+    pub shadow_queue_url: String,
+    /// SQS queue where records and samples that could not be delivered are parked.
+    pub fallback_queue_url: String,
+    /// Pool file; the bundled pool when absent.
+    pub pool_path: Option<PathBuf>,
+    /// Overrides the pool's shadow rate.
+    pub shadow_rate: Option<f64>,
+    /// Whether log lines may carry the query text (off by default).
+    pub log_query_text: bool,
+    /// `tracing` filter, e.g. `info` or `tierwise=debug`.
+    pub log_level: String,
+    /// Items each rollup is spread over (write throughput per rollup; reads grow with it).
+    pub rollup_shards: u32,
+    /// Days a cost record is kept (its `ttl`); rollups are kept.
+    pub record_ttl_days: u32,
+    pub aws: AwsCallSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouterSettings {
+    table: String,
+    shadow_queue_url: String,
+    fallback_queue_url: String,
+    pool_path: Option<PathBuf>,
+    shadow_rate: Option<f64>,
+    #[serde(default)]
+    log_query_text: bool,
+    log_level: Option<String>,
+    rollup_shards: Option<u32>,
+    record_ttl_days: Option<u32>,
+    aws_operation_timeout_ms: Option<u64>,
+    aws_attempt_timeout_ms: Option<u64>,
+    aws_max_attempts: Option<u32>,
+}
+
+impl RouterSettings {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// From `(name, value)` pairs; names without the `TIERWISE_` prefix are ignored.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let raw: RawRouterSettings = envy::prefixed(ENV_PREFIX)
+            .from_iter(vars.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)))
+            .map_err(|e| SettingsError::Env(env_error(e)))?;
+        let defaults = AwsCallSettings::default();
+        let aws = AwsCallSettings {
+            operation_timeout: raw
+                .aws_operation_timeout_ms
+                .map_or(defaults.operation_timeout, Duration::from_millis),
+            attempt_timeout: raw
+                .aws_attempt_timeout_ms
+                .map_or(defaults.attempt_timeout, Duration::from_millis),
+            max_attempts: raw.aws_max_attempts.unwrap_or(defaults.max_attempts),
+        };
+        let s = RouterSettings {
+            table: raw.table,
+            shadow_queue_url: raw.shadow_queue_url,
+            fallback_queue_url: raw.fallback_queue_url,
+            pool_path: raw.pool_path,
+            shadow_rate: raw.shadow_rate,
+            log_query_text: raw.log_query_text,
+            log_level: raw.log_level.unwrap_or_else(|| "info".into()),
+            rollup_shards: raw.rollup_shards.unwrap_or(4),
+            record_ttl_days: raw.record_ttl_days.unwrap_or(400),
+            aws,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |name, reason: &str| {
+            Err(SettingsError::Invalid {
+                name,
+                reason: reason.to_string(),
+            })
+        };
+        if self.table.trim().is_empty() {
+            return bad("TABLE", "must not be empty");
+        }
+        for (name, url) in [
+            ("SHADOW_QUEUE_URL", &self.shadow_queue_url),
+            ("FALLBACK_QUEUE_URL", &self.fallback_queue_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return bad(name, "must be a queue URL (http:// or https://)");
+            }
+        }
+        if let Some(r) = self.shadow_rate
+            && !(0.0..=1.0).contains(&r)
+        {
+            return bad("SHADOW_RATE", "must be between 0 and 1");
+        }
+        if !(1..=64).contains(&self.rollup_shards) {
+            return bad("ROLLUP_SHARDS", "must be between 1 and 64");
+        }
+        if self.record_ttl_days == 0 {
+            return bad("RECORD_TTL_DAYS", "must be at least 1");
+        }
+        if self.aws.attempt_timeout.is_zero() || self.aws.operation_timeout.is_zero() {
+            return bad("AWS_OPERATION_TIMEOUT_MS", "timeouts must be above 0");
+        }
+        if self.aws.attempt_timeout > self.aws.operation_timeout {
+            return bad(
+                "AWS_ATTEMPT_TIMEOUT_MS",
+                "must not exceed TIERWISE_AWS_OPERATION_TIMEOUT_MS",
+            );
+        }
+        if !(1..=10).contains(&self.aws.max_attempts) {
+            return bad("AWS_MAX_ATTEMPTS", "must be between 1 and 10");
+        }
+        Ok(())
+    }
+}
+
+/// envy's messages name fields in lower case without the prefix; name the variable instead.
+fn env_error(e: envy::Error) -> String {
+    let msg = e.to_string();
+    match e {
+        envy::Error::MissingValue(field) => {
+            format!("{ENV_PREFIX}{} is required", field.to_uppercase())
+        }
+        envy::Error::Custom(_) if msg.starts_with("unknown field") => {
+            // "unknown field `tabel`, expected one of ..."
+            let field = msg.split('`').nth(1).unwrap_or("?").to_uppercase();
+            format!("unknown setting {ENV_PREFIX}{field} (misspelt?)")
+        }
+        _ => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = [
+            ("TIERWISE_TABLE", "costs"),
+            (
+                "TIERWISE_SHADOW_QUEUE_URL",
+                "http://127.0.0.1:5000/1/shadow",
+            ),
+            (
+                "TIERWISE_FALLBACK_QUEUE_URL",
+                "http://127.0.0.1:5000/1/fallback",
+            ),
+            ("PATH", "/usr/bin"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, val) in extra {
+            v.retain(|(name, _)| name != k);
+            v.push((k.to_string(), val.to_string()));
+        }
+        v
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let s = RouterSettings::from_vars(vars(&[])).unwrap();
+        assert_eq!(s.table, "costs");
+        assert_eq!(s.rollup_shards, 4);
+        assert_eq!(s.record_ttl_days, 400);
+        assert!(!s.log_query_text);
+        assert_eq!(s.shadow_rate, None);
+        assert_eq!(s.aws, AwsCallSettings::default());
+    }
+
+    #[test]
+    fn typed_values_parse() {
+        let s = RouterSettings::from_vars(vars(&[
+            ("TIERWISE_SHADOW_RATE", "0.25"),
+            ("TIERWISE_LOG_QUERY_TEXT", "true"),
+            ("TIERWISE_AWS_ATTEMPT_TIMEOUT_MS", "150"),
+            ("TIERWISE_AWS_MAX_ATTEMPTS", "5"),
+        ]))
+        .unwrap();
+        assert_eq!(s.shadow_rate, Some(0.25));
+        assert!(s.log_query_text);
+        assert_eq!(s.aws.attempt_timeout, Duration::from_millis(150));
+        assert_eq!(s.aws.max_attempts, 5);
+    }
+
+    #[test]
+    fn unknown_and_missing_settings_are_named() {
+        let e = RouterSettings::from_vars(vars(&[("TIERWISE_SHADOW_RATES", "0.1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TIERWISE_SHADOW_RATES"), "{e}");
+        let e =
+            RouterSettings::from_vars(vars(&[]).into_iter().filter(|(k, _)| k != "TIERWISE_TABLE"))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("TIERWISE_TABLE is required"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for (k, v, named) in [
+            ("TIERWISE_SHADOW_RATE", "1.5", "SHADOW_RATE"),
+            ("TIERWISE_ROLLUP_SHARDS", "0", "ROLLUP_SHARDS"),
+            (
+                "TIERWISE_AWS_ATTEMPT_TIMEOUT_MS",
+                "5000",
+                "AWS_ATTEMPT_TIMEOUT_MS",
+            ),
+            ("TIERWISE_AWS_MAX_ATTEMPTS", "0", "AWS_MAX_ATTEMPTS"),
+            ("TIERWISE_SHADOW_QUEUE_URL", "shadow", "SHADOW_QUEUE_URL"),
+        ] {
+            let e = RouterSettings::from_vars(vars(&[(k, v)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(named), "{k}={v}: {e}");
+        }
+        let e = RouterSettings::from_vars(vars(&[("TIERWISE_ROLLUP_SHARDS", "four")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("four") || e.contains("invalid"), "{e}");
+    }
+}
