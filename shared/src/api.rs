@@ -56,6 +56,16 @@ impl ApiError {
         }
     }
 
+    /// 503: a dependency is unavailable; retrying later may succeed.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            status: 503,
+            message: message.into(),
+            kind: "service_unavailable",
+            code: "unavailable",
+        }
+    }
+
     /// 500, with nothing of the cause.
     pub fn internal() -> Self {
         Self {

@@ -133,19 +133,21 @@ impl CostRecord {
     }
 
     /// What this record adds to its rollup.
-    pub fn rollup_delta(&self) -> RollupDelta {
-        RollupDelta {
+    pub fn counters(&self) -> Counters {
+        let mut latency = [0; LATENCY_BUCKETS];
+        latency[latency_bucket(self.router_ms)] = 1;
+        Counters {
             queries: 1,
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
-            cost_usd: self.cost_usd,
-            baseline_cost_usd: self.baseline_cost_usd,
+            cost_nanos: usd_to_nanos(self.cost_usd),
+            baseline_cost_nanos: usd_to_nanos(self.baseline_cost_usd),
             escalations: u64::from(self.escalated),
             rule_decisions: u64::from(self.decided_by.starts_with("rule:")),
             shadow_samples: u64::from(self.shadow),
             upstream_errors: u64::from(self.status == RecordStatus::UpstreamError),
             router_ms_sum: self.router_ms,
-            latency_bucket: latency_bucket(self.router_ms),
+            latency,
         }
     }
 }
@@ -161,21 +163,126 @@ pub struct RollupKey {
     pub shard: u32,
 }
 
-/// The counters one cost record adds to its rollup.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RollupDelta {
+/// The counters of a rollup: what one record adds, or the sum over many. Money is in integer
+/// nano-dollars so that sums are exact (records carry at most 9 decimals).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counters {
     pub queries: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
-    pub cost_usd: f64,
-    pub baseline_cost_usd: f64,
+    pub cost_nanos: i64,
+    pub baseline_cost_nanos: i64,
     pub escalations: u64,
     pub rule_decisions: u64,
     pub shadow_samples: u64,
     pub upstream_errors: u64,
     pub router_ms_sum: f64,
-    /// Index into the latency histogram (see [`LATENCY_BOUNDS_MS`]).
-    pub latency_bucket: usize,
+    /// Router latency histogram, bucket `i` = attribute [`latency_attr`]`(i)`.
+    pub latency: [u64; LATENCY_BUCKETS],
+}
+
+impl Counters {
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Counters) {
+        self.queries += other.queries;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cost_nanos += other.cost_nanos;
+        self.baseline_cost_nanos += other.baseline_cost_nanos;
+        self.escalations += other.escalations;
+        self.rule_decisions += other.rule_decisions;
+        self.shadow_samples += other.shadow_samples;
+        self.upstream_errors += other.upstream_errors;
+        self.router_ms_sum += other.router_ms_sum;
+        for (a, b) in self.latency.iter_mut().zip(other.latency) {
+            *a += b;
+        }
+    }
+}
+
+/// One rollup row: day x tenant x tier x model and its counters (a rollup item, or a record
+/// read as one, e.g. from an export).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupRow {
+    pub day: String,
+    pub tenant: String,
+    pub tier: Tier,
+    pub model: String,
+    pub counters: Counters,
+}
+
+impl RollupRow {
+    /// A record as a row of its own.
+    pub fn of_record(rec: &CostRecord) -> Self {
+        RollupRow {
+            day: rec.day().to_string(),
+            tenant: rec.tenant.clone(),
+            tier: rec.tier,
+            model: rec.model.clone(),
+            counters: rec.counters(),
+        }
+    }
+}
+
+/// USD to integer nano-dollars.
+pub fn usd_to_nanos(usd: f64) -> i64 {
+    if usd.is_finite() {
+        (usd * 1e9).round() as i64
+    } else {
+        0
+    }
+}
+
+/// Integer nano-dollars to USD.
+pub fn nanos_to_usd(nanos: i64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+/// Nano-dollars as exact decimal text (`85000` -> `"0.000085"`), as DynamoDB stores it.
+pub fn nanos_to_decimal(nanos: i64) -> String {
+    let sign = if nanos < 0 { "-" } else { "" };
+    let a = nanos.unsigned_abs();
+    let (int, frac) = (a / 1_000_000_000, a % 1_000_000_000);
+    if frac == 0 {
+        return format!("{sign}{int}");
+    }
+    let frac = format!("{frac:09}");
+    format!("{sign}{int}.{}", frac.trim_end_matches('0'))
+}
+
+/// A decimal number as DynamoDB returns it (`"0.000085"`, `"12"`, `"-1.5"`), exactly, in
+/// nano-dollars; `None` if it is not a plain decimal or has more than 9 decimals that are not
+/// zeros.
+pub fn parse_usd_nanos(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let frac_kept = frac.get(..9.min(frac.len())).unwrap_or("");
+    if frac.len() > 9 && !frac[9..].bytes().all(|b| b == b'0') {
+        return None;
+    }
+    let int_part: i64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut frac_nanos: i64 = if frac_kept.is_empty() {
+        0
+    } else {
+        frac_kept.parse().ok()?
+    };
+    for _ in frac_kept.len()..9 {
+        frac_nanos *= 10;
+    }
+    let v = int_part
+        .checked_mul(1_000_000_000)?
+        .checked_add(frac_nanos)?;
+    Some(if neg { -v } else { v })
 }
 
 /// The histogram bucket of a router latency.
@@ -421,13 +528,47 @@ mod tests {
         );
         assert_eq!(v["status"], "routed");
         assert_eq!(v["record"], "cost");
-        let d = rec.rollup_delta();
+        let d = rec.counters();
         assert_eq!((d.queries, d.rule_decisions, d.shadow_samples), (1, 1, 1));
         assert_eq!(d.escalations, 0);
-        assert_eq!(d.latency_bucket, 4);
+        assert_eq!(d.latency[4], 1);
+        assert_eq!(d.latency.iter().sum::<u64>(), 1);
+        assert_eq!(d.cost_nanos, 85_000);
+        let mut sum = d.clone();
+        sum.add(&d);
+        assert_eq!(
+            (sum.queries, sum.cost_nanos, sum.latency[4]),
+            (2, 170_000, 2)
+        );
         let key = rec.rollup_key(4);
         assert_eq!((key.day.as_str(), key.tier), ("2026-11-28", Tier::Tier1));
         assert!(key.shard < 4);
+    }
+
+    #[test]
+    fn money_parses_exactly() {
+        assert_eq!(parse_usd_nanos("0.000085"), Some(85_000));
+        assert_eq!(parse_usd_nanos("12"), Some(12_000_000_000));
+        assert_eq!(parse_usd_nanos("-1.5"), Some(-1_500_000_000));
+        assert_eq!(parse_usd_nanos(".25"), Some(250_000_000));
+        assert_eq!(parse_usd_nanos("0.1234567890"), Some(123_456_789));
+        assert_eq!(parse_usd_nanos("0.0000000001"), None);
+        assert_eq!(parse_usd_nanos("1e-7"), None);
+        assert_eq!(parse_usd_nanos(""), None);
+        assert_eq!(usd_to_nanos(0.000085), 85_000);
+        assert_eq!(nanos_to_usd(1_500_000_000), 1.5);
+        for n in [
+            0,
+            85_000,
+            1,
+            12_000_000_000,
+            -1_500_000_000,
+            123_456_789_012,
+        ] {
+            assert_eq!(parse_usd_nanos(&nanos_to_decimal(n)), Some(n), "{n}");
+        }
+        assert_eq!(nanos_to_decimal(85_000), "0.000085");
+        assert_eq!(nanos_to_decimal(-1_500_000_000), "-1.5");
     }
 
     #[test]

@@ -95,16 +95,12 @@ impl RouterSettings {
         let raw: RawRouterSettings = envy::prefixed(ENV_PREFIX)
             .from_iter(vars.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)))
             .map_err(|e| SettingsError::Env(env_error(e)))?;
-        let defaults = AwsCallSettings::default();
-        let aws = AwsCallSettings {
-            operation_timeout: raw
-                .aws_operation_timeout_ms
-                .map_or(defaults.operation_timeout, Duration::from_millis),
-            attempt_timeout: raw
-                .aws_attempt_timeout_ms
-                .map_or(defaults.attempt_timeout, Duration::from_millis),
-            max_attempts: raw.aws_max_attempts.unwrap_or(defaults.max_attempts),
-        };
+        let aws = AwsCallSettings::from_raw(
+            AwsCallSettings::default(),
+            raw.aws_operation_timeout_ms,
+            raw.aws_attempt_timeout_ms,
+            raw.aws_max_attempts,
+        );
         let s = RouterSettings {
             table: raw.table,
             shadow_queue_url: raw.shadow_queue_url,
@@ -150,19 +146,115 @@ impl RouterSettings {
         if self.record_ttl_days == 0 {
             return bad("RECORD_TTL_DAYS", "must be at least 1");
         }
-        if self.aws.attempt_timeout.is_zero() || self.aws.operation_timeout.is_zero() {
+        self.aws.validate()
+    }
+}
+
+impl AwsCallSettings {
+    fn from_raw(
+        defaults: AwsCallSettings,
+        operation_ms: Option<u64>,
+        attempt_ms: Option<u64>,
+        max_attempts: Option<u32>,
+    ) -> Self {
+        AwsCallSettings {
+            operation_timeout: operation_ms
+                .map_or(defaults.operation_timeout, Duration::from_millis),
+            attempt_timeout: attempt_ms.map_or(defaults.attempt_timeout, Duration::from_millis),
+            max_attempts: max_attempts.unwrap_or(defaults.max_attempts),
+        }
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |name, reason: &str| {
+            Err(SettingsError::Invalid {
+                name,
+                reason: reason.to_string(),
+            })
+        };
+        if self.attempt_timeout.is_zero() || self.operation_timeout.is_zero() {
             return bad("AWS_OPERATION_TIMEOUT_MS", "timeouts must be above 0");
         }
-        if self.aws.attempt_timeout > self.aws.operation_timeout {
+        if self.attempt_timeout > self.operation_timeout {
             return bad(
                 "AWS_ATTEMPT_TIMEOUT_MS",
                 "must not exceed TIERWISE_AWS_OPERATION_TIMEOUT_MS",
             );
         }
-        if !(1..=10).contains(&self.aws.max_attempts) {
+        if !(1..=10).contains(&self.max_attempts) {
             return bad("AWS_MAX_ATTEMPTS", "must be between 1 and 10");
         }
         Ok(())
+    }
+}
+
+/// The reporter function's settings (it only reads the table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReporterSettings {
+    /// DynamoDB table of cost records and rollups.
+    pub table: String,
+    /// `tracing` filter.
+    pub log_level: String,
+    /// Days read concurrently (one `Query` each).
+    pub read_concurrency: usize,
+    /// Reads are off the request path of the router: longer timeouts than the router's.
+    pub aws: AwsCallSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReporterSettings {
+    table: String,
+    log_level: Option<String>,
+    read_concurrency: Option<usize>,
+    aws_operation_timeout_ms: Option<u64>,
+    aws_attempt_timeout_ms: Option<u64>,
+    aws_max_attempts: Option<u32>,
+}
+
+impl ReporterSettings {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// From `(name, value)` pairs; names without the `TIERWISE_` prefix are ignored.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let raw: RawReporterSettings = envy::prefixed(ENV_PREFIX)
+            .from_iter(vars.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)))
+            .map_err(|e| SettingsError::Env(env_error(e)))?;
+        let defaults = AwsCallSettings {
+            operation_timeout: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(3),
+            max_attempts: 3,
+        };
+        let s = ReporterSettings {
+            table: raw.table,
+            log_level: raw.log_level.unwrap_or_else(|| "info".into()),
+            read_concurrency: raw.read_concurrency.unwrap_or(8),
+            aws: AwsCallSettings::from_raw(
+                defaults,
+                raw.aws_operation_timeout_ms,
+                raw.aws_attempt_timeout_ms,
+                raw.aws_max_attempts,
+            ),
+        };
+        if s.table.trim().is_empty() {
+            return Err(SettingsError::Invalid {
+                name: "TABLE",
+                reason: "must not be empty".into(),
+            });
+        }
+        if !(1..=64).contains(&s.read_concurrency) {
+            return Err(SettingsError::Invalid {
+                name: "READ_CONCURRENCY",
+                reason: "must be between 1 and 64".into(),
+            });
+        }
+        s.aws.validate()?;
+        Ok(s)
     }
 }
 
@@ -246,6 +338,18 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(e.contains("TIERWISE_TABLE is required"), "{e}");
+    }
+
+    #[test]
+    fn reporter_settings_have_their_own_names_and_defaults() {
+        let r =
+            ReporterSettings::from_vars([("TIERWISE_TABLE".to_string(), "t".to_string())]).unwrap();
+        assert_eq!((r.table.as_str(), r.read_concurrency), ("t", 8));
+        assert_eq!(r.aws.operation_timeout, Duration::from_secs(10));
+        let e = ReporterSettings::from_vars(vars(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TIERWISE_SHADOW_QUEUE_URL"), "{e}");
     }
 
     #[test]

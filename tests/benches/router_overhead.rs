@@ -3,9 +3,11 @@
 //!   (a) the decision alone (`Router::route`, in process),
 //!   (b) the Lambda handler with its DynamoDB write (conditional put + rollup, one transaction),
 //!   (c) the handler with the DynamoDB write and the SQS shadow sample (every query sampled),
-//! with DynamoDB and SQS served by a `moto_server` the bench starts on loopback. Prints P50/P99
-//! per path and the ratios to (a) measured in the same run. moto is a Python server, far slower
-//! than DynamoDB from inside a region: (b) - (a) is an upper bound of the write's cost here.
+//! with DynamoDB and SQS served by a `moto_server` the bench starts on loopback, and (b), (c)
+//! again against a loopback endpoint answering every call at once (what remains is tierwise's
+//! own cost of a write: serialise, sign, HTTP). Prints P50/P99 per path and the ratios to (a)
+//! measured in the same run. moto is a Python server that copies the whole table for every
+//! transaction: its figures bound the write from above and grow with the table.
 //! `TIERWISE_BENCH_ITERS` sets the measured runs (default 300, after 30 warm-ups).
 
 use std::time::Instant;
@@ -17,6 +19,7 @@ use tierwise::router::{AllHealthy, RouteRequest, Router};
 use tierwise::settings::{AwsCallSettings, RouterSettings};
 use tierwise_router::{App, build_service};
 use tierwise_tests::moto::{Moto, unique_name};
+use tierwise_tests::scripted::{Reply, ScriptedServer};
 
 /// 32 tokens with the bundled tokenizer ([CLS] + 30 + [SEP]).
 const QUERY: &str = "Summarize the main arguments for and against nuclear power as a climate solution, in three short bullet points for a general audience.";
@@ -42,9 +45,14 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let handler = |rate: f64| -> anyhow::Result<Vec<f64>> {
+    // A loopback endpoint that answers every call at once with an empty success: what is left
+    // is tierwise's own cost of a write (serialise, sign, HTTP), without moto's Python.
+    let canned =
+        ScriptedServer::start(vec![], Reply::json(200, "application/x-amz-json-1.0", "{}"))?;
+    let handler = |rate: f64, endpoint: &str| -> anyhow::Result<Vec<f64>> {
         rt.block_on(async {
             let sdk = sdk_config_at(&AwsCallSettings::default(), moto.endpoint()).await;
+            let app_sdk = sdk_config_at(&AwsCallSettings::default(), endpoint).await;
             let (ddb, sqs) = (dynamodb_client(&sdk), sqs_client(&sdk));
             let table = unique_name("bench");
             setup::create_table(&ddb, &table).await?;
@@ -57,7 +65,7 @@ fn main() -> anyhow::Result<()> {
                 ("TIERWISE_SHADOW_RATE".to_string(), rate.to_string()),
             ])?;
             let app = App::new(
-                build_service(Router::bundled()?, &sdk, &sdk, &settings),
+                build_service(Router::bundled()?, &app_sdk, &app_sdk, &settings),
                 false,
                 0.0,
                 Box::new(|_| {}),
@@ -81,14 +89,18 @@ fn main() -> anyhow::Result<()> {
             Ok(times)
         })
     };
-    let with_record = handler(0.0)?;
-    let with_sample = handler(1.0)?;
+    let with_record = handler(0.0, moto.endpoint())?;
+    let with_sample = handler(1.0, moto.endpoint())?;
+    let canned_record = handler(0.0, canned.url())?;
+    let canned_sample = handler(1.0, canned.url())?;
 
     let base = Stats::of(&decision);
     let rows = [
         ("decision", Stats::of(&decision)),
         ("decision+dynamodb", Stats::of(&with_record)),
         ("decision+dynamodb+sqs", Stats::of(&with_sample)),
+        ("decision+write (instant)", Stats::of(&canned_record)),
+        ("decision+write+sqs (inst)", Stats::of(&canned_sample)),
     ];
     println!("router overhead, {tokens}-token query, {iters} runs each (moto_server on loopback)");
     println!(
@@ -97,7 +109,7 @@ fn main() -> anyhow::Result<()> {
     );
     for (name, s) in &rows {
         println!(
-            "{name:<24} {:>9.2} {:>9.2} {:>9.1}x {:>9.1}x",
+            "{name:<26} {:>9.2} {:>9.2} {:>9.1}x {:>9.1}x",
             s.p50,
             s.p99,
             s.p50 / base.p50,

@@ -96,6 +96,7 @@ fn serve(stream: TcpStream, script: &Script, log: &Mutex<Vec<Received>>, then: &
     };
     let mut reader = BufReader::new(read_half);
     let mut out = stream;
+    let _ = out.set_nodelay(true);
     // Keep-alive: one connection may carry several requests.
     while let Some(req) = read_request(&mut reader) {
         if let Ok(mut l) = log.lock() {

@@ -6,14 +6,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use serde_json::Value;
 use tierwise::api::{ApiError, models_list};
 use tierwise::aws::SdkConfig;
 use tierwise::aws::dynamo::DynamoCostStore;
 use tierwise::aws::sqs::SqsQueue;
 use tierwise::config::PoolConfig;
+use tierwise::lambda::{error_response, json_response, now_ms, route_path};
 use tierwise::metrics::{Emf, Unit};
 use tierwise::router::{AllHealthy, RouteRequest, Router};
 use tierwise::service::{Delivery, Routed, RoutingService};
@@ -99,7 +99,7 @@ impl App {
                     ),
             );
         }
-        let path = req.uri().path().trim_end_matches('/').to_string();
+        let path = route_path(req.uri().path()).to_string();
         let method = req.method().clone();
         let res = match (path.as_str(), &method) {
             ("/v1/route", &Method::POST) => self.route(req).await,
@@ -238,7 +238,7 @@ impl App {
                 .dimension("Status", &e.status.to_string())
                 .metrics(&[&["Service", "Status"]], &[("Errors", 1.0, Unit::Count)]),
         );
-        json_response(e.status, e.body().to_string())
+        error_response(e)
     }
 
     fn emit(&self, line: Emf) {
@@ -277,25 +277,4 @@ fn delivery_name(d: &Delivery) -> &'static str {
         Delivery::Parked { .. } => "parked",
         Delivery::Lost { .. } => "lost",
     }
-}
-
-fn json_response(status: u16, body: String) -> Response<Body> {
-    let mut res = Response::new(Body::Text(body));
-    *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    res
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The JSON value of a body (for tests and tools).
-pub fn body_json(body: &Body) -> Option<Value> {
-    serde_json::from_slice(body.as_ref()).ok()
 }

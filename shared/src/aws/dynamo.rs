@@ -17,10 +17,15 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use super::store_error;
-use crate::records::{CostRecord, RECORD_COST, RECORD_ROLLUP, latency_attr};
+use crate::records::{
+    CostRecord, Counters, LATENCY_BUCKETS, RECORD_COST, RECORD_ROLLUP, RollupRow, latency_attr,
+    nanos_to_decimal, usd_to_nanos,
+};
 use crate::store::{CostSink, StoreError, WriteOutcome};
 
 const SERVICE: &str = "DynamoDB";
@@ -72,6 +77,7 @@ impl DynamoCostStore {
             .table_name(&self.table)
             .set_item(Some(cost_item(rec, self.ttl)))
             .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build)?;
         let (key, expr, names, values) = rollup_update(rec, self.shards);
@@ -93,12 +99,14 @@ impl DynamoCostStore {
 impl CostSink for DynamoCostStore {
     async fn write_cost(&self, rec: &CostRecord) -> Result<WriteOutcome, StoreError> {
         let items = self.transaction(rec)?;
+        let token = request_token(rec);
         let mut attempt = 0;
         loop {
             let res = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
+                .client_request_token(&token)
                 .send()
                 .await;
             let err = match res {
@@ -106,22 +114,33 @@ impl CostSink for DynamoCostStore {
                 Err(e) => e,
             };
             let cancelled = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some((
                     c.cancellation_reasons()
                         .iter()
                         .map(|r| r.code().unwrap_or("None").to_string())
                         .collect::<Vec<_>>(),
-                ),
+                    c.cancellation_reasons()
+                        .first()
+                        .and_then(|r| r.item().cloned()),
+                )),
                 _ => None,
             };
-            let Some(reasons) = cancelled else {
+            let Some((reasons, existing)) = cancelled else {
                 return Err(store_error(SERVICE, &err));
             };
             if reasons
                 .first()
                 .is_some_and(|c| c == "ConditionalCheckFailed")
             {
-                return Ok(WriteOutcome::Duplicate);
+                // The record exists. If it is this very write (an SDK retry after an attempt
+                // that committed but whose answer was lost, where the request token did not
+                // apply), it was written now; otherwise this is a replay.
+                let ours = existing.is_some_and(|item| same_write(&item, rec));
+                return Ok(if ours {
+                    WriteOutcome::Written
+                } else {
+                    WriteOutcome::Duplicate
+                });
             }
             let transient = reasons.iter().any(|c| {
                 matches!(
@@ -149,6 +168,143 @@ impl CostSink for DynamoCostStore {
             attempt += 1;
         }
     }
+}
+
+/// Reads the rollup rows of `days` (`YYYY-MM-DD`), of one tenant or all: one paginated `Query`
+/// per day, up to `concurrency` days at a time. Cost: O(days x tenants x models x shards) items.
+pub async fn read_rollups(
+    client: &Client,
+    table: &str,
+    days: &[String],
+    tenant: Option<&str>,
+    concurrency: usize,
+) -> Result<Vec<RollupRow>, StoreError> {
+    let mut rows = Vec::new();
+    for chunk in days.chunks(concurrency.max(1)) {
+        let mut set = tokio::task::JoinSet::new();
+        for day in chunk {
+            let (client, table, day) = (client.clone(), table.to_string(), day.clone());
+            let tenant = tenant.map(str::to_string);
+            set.spawn(async move { read_day(&client, &table, &day, tenant.as_deref()).await });
+        }
+        while let Some(res) = set.join_next().await {
+            let day_rows = res.map_err(|_| StoreError::Unavailable {
+                service: SERVICE,
+                detail: "rollup reader task failed".into(),
+            })??;
+            rows.extend(day_rows);
+        }
+    }
+    Ok(rows)
+}
+
+async fn read_day(
+    client: &Client,
+    table: &str,
+    day: &str,
+    tenant: Option<&str>,
+) -> Result<Vec<RollupRow>, StoreError> {
+    let mut rows = Vec::new();
+    let mut start = None;
+    loop {
+        let mut q = client
+            .query()
+            .table_name(table)
+            .expression_attribute_values(":pk", s(rollup_pk(day)))
+            .set_exclusive_start_key(start.take());
+        q = match tenant {
+            Some(t) => q
+                .key_condition_expression("pk = :pk AND begins_with(sk, :t)")
+                .expression_attribute_values(":t", s(format!("{t}#"))),
+            None => q.key_condition_expression("pk = :pk"),
+        };
+        let out = q.send().await.map_err(|e| store_error(SERVICE, &e))?;
+        for item in out.items() {
+            rows.push(rollup_row(item).map_err(|detail| StoreError::Rejected {
+                service: SERVICE,
+                detail: format!("malformed rollup item on {day}: {detail}"),
+            })?);
+        }
+        match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return Ok(rows),
+        }
+    }
+}
+
+/// A rollup item back into a row.
+pub fn rollup_row(item: &HashMap<String, AttributeValue>) -> Result<RollupRow, String> {
+    let text = |k: &str| -> Result<&str, String> {
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            .ok_or_else(|| format!("no string attribute `{k}`"))
+    };
+    let num = |k: &str| -> Result<Option<&str>, String> {
+        match item.get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_n()
+                .map(|n| Some(n.as_str()))
+                .map_err(|_| format!("`{k}` is not a number")),
+        }
+    };
+    let count = |k: &str| -> Result<u64, String> {
+        num(k)?.map_or(Ok(0), |n| {
+            n.parse::<u64>()
+                .map_err(|_| format!("`{k}` is not a count: {n}"))
+        })
+    };
+    let money = |k: &str| -> Result<i64, String> {
+        num(k)?.map_or(Ok(0), |n| {
+            crate::records::parse_usd_nanos(n).ok_or_else(|| format!("`{k}` is not USD: {n}"))
+        })
+    };
+    let mut latency = [0u64; LATENCY_BUCKETS];
+    for (i, slot) in latency.iter_mut().enumerate() {
+        *slot = count(&latency_attr(i))?;
+    }
+    Ok(RollupRow {
+        day: text("day")?.to_string(),
+        tenant: text("tenant")?.to_string(),
+        tier: text("tier")?.parse().map_err(|e| format!("{e}"))?,
+        model: text("model")?.to_string(),
+        counters: Counters {
+            queries: count("queries")?,
+            input_tokens: count("input_tokens")?,
+            output_tokens: count("output_tokens")?,
+            cost_nanos: money("cost_usd")?,
+            baseline_cost_nanos: money("baseline_cost_usd")?,
+            escalations: count("escalations")?,
+            rule_decisions: count("rule_decisions")?,
+            shadow_samples: count("shadow_samples")?,
+            upstream_errors: count("upstream_errors")?,
+            router_ms_sum: num("router_ms_sum")?
+                .map_or(Ok(0.0), |n| n.parse::<f64>())
+                .map_err(|_| "`router_ms_sum` is not a number".to_string())?,
+            latency,
+        },
+    })
+}
+
+/// Whether an existing record item is the one `rec` writes (same timestamp and latency, to
+/// the millisecond and microsecond: a replay has its own).
+fn same_write(item: &HashMap<String, AttributeValue>, rec: &CostRecord) -> bool {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str);
+    let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).map(String::as_str);
+    text("ts") == Some(rec.ts.as_str())
+        && num("router_ms") == Some(decimal(rec.router_ms, 3).as_str())
+}
+
+/// The transaction's idempotency token: the same for every attempt of this write (so an SDK
+/// retry after an attempt that did commit but whose answer was lost succeeds as the original
+/// write, within DynamoDB's 10-minute token window), different for a replay of the query id
+/// (whose `ts` differs), which then fails the condition and is reported as a duplicate.
+fn request_token(rec: &CostRecord) -> String {
+    let h = xxhash_rust::xxh3::xxh3_128(
+        format!("{}|{}|{}", rec.query_id, rec.ts, rec.router_ms).as_bytes(),
+    );
+    format!("{h:032x}")
 }
 
 /// 10 ms x 2^attempt with full jitter derived from the query id (no shared RNG needed, and
@@ -206,11 +362,14 @@ pub fn cost_item(rec: &CostRecord, ttl: Duration) -> HashMap<String, AttributeVa
             "tokens_estimated".to_string(),
             AttributeValue::Bool(rec.tokens_estimated),
         ),
-        ("cost_usd".to_string(), n(decimal(rec.cost_usd, 9))),
+        (
+            "cost_usd".to_string(),
+            n(nanos_to_decimal(usd_to_nanos(rec.cost_usd))),
+        ),
         ("baseline_model".to_string(), s(&rec.baseline_model)),
         (
             "baseline_cost_usd".to_string(),
-            n(decimal(rec.baseline_cost_usd, 9)),
+            n(nanos_to_decimal(usd_to_nanos(rec.baseline_cost_usd))),
         ),
         ("router_ms".to_string(), n(decimal(rec.router_ms, 3))),
         ("status".to_string(), s(rec.status.as_str())),
@@ -236,7 +395,7 @@ type UpdateParts = (
 /// name goes through a placeholder (several are DynamoDB reserved words).
 pub fn rollup_update(rec: &CostRecord, shards: u32) -> UpdateParts {
     let key = rec.rollup_key(shards);
-    let d = rec.rollup_delta();
+    let d = rec.counters();
     let item_key = HashMap::from([
         ("pk".to_string(), s(rollup_pk(&key.day))),
         (
@@ -254,22 +413,26 @@ pub fn rollup_update(rec: &CostRecord, shards: u32) -> UpdateParts {
         ("tier", s(key.tier.as_str())),
         ("model", s(&key.model)),
     ];
-    let adds: Vec<(String, AttributeValue)> = vec![
+    let mut adds: Vec<(String, AttributeValue)> = vec![
         ("queries".into(), n(d.queries)),
         ("input_tokens".into(), n(d.input_tokens)),
         ("output_tokens".into(), n(d.output_tokens)),
-        ("cost_usd".into(), n(decimal(d.cost_usd, 9))),
+        ("cost_usd".into(), n(nanos_to_decimal(d.cost_nanos))),
         (
             "baseline_cost_usd".into(),
-            n(decimal(d.baseline_cost_usd, 9)),
+            n(nanos_to_decimal(d.baseline_cost_nanos)),
         ),
         ("escalations".into(), n(d.escalations)),
         ("rule_decisions".into(), n(d.rule_decisions)),
         ("shadow_samples".into(), n(d.shadow_samples)),
         ("upstream_errors".into(), n(d.upstream_errors)),
         ("router_ms_sum".into(), n(decimal(d.router_ms_sum, 3))),
-        (latency_attr(d.latency_bucket), n(1)),
     ];
+    for (i, count) in d.latency.iter().enumerate() {
+        if *count > 0 {
+            adds.push((latency_attr(i), n(*count)));
+        }
+    }
     let mut names = HashMap::new();
     let mut values = HashMap::new();
     let mut set_parts = Vec::new();

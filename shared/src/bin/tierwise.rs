@@ -22,6 +22,14 @@ struct Cli {
     command: Command,
 }
 
+/// `tierwise report --format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Json,
+    Table,
+    Html,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Route a query with the bundled model and pool; print the decision JSON.
@@ -94,6 +102,35 @@ enum Command {
     /// Print the classifier's feature names (JSON array), in vector order.
     #[command(hide = true)]
     FeatureNames,
+    /// The cost report (spend, savings against the baseline, tier mix) for a date range: from
+    /// the DynamoDB rollups (`--table`, or TIERWISE_TABLE; AWS_ENDPOINT_URL works) or from a
+    /// DynamoDB export copied to a local folder (`--export DIR`).
+    Report {
+        /// First day, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD (UTC), inclusive.
+        #[arg(long)]
+        to: String,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Add per-group lines: day, tier or model.
+        #[arg(long)]
+        group_by: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// Write the report here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A DynamoDB export folder (AWSDynamoDB/<export-id>/manifest-summary.json, ...).
+        #[arg(long, conflicts_with = "table")]
+        export: Option<PathBuf>,
+        /// The DynamoDB table (default: TIERWISE_TABLE).
+        #[arg(long)]
+        table: Option<String>,
+    },
     /// Create the cost table and the queues the router writes to (local stack, e.g. moto via
     /// AWS_ENDPOINT_URL); print their names as TIERWISE_* environment lines.
     #[cfg(feature = "aws")]
@@ -206,6 +243,46 @@ fn main() -> anyhow::Result<()> {
             "{}",
             serde_json::to_string(&tierwise::features::feature_names())?
         ),
+        Command::Report {
+            from,
+            to,
+            tenant,
+            group_by,
+            format,
+            out,
+            export,
+            table,
+        } => {
+            let params = tierwise::report::ReportParams::parse(
+                Some(&from),
+                Some(&to),
+                tenant.as_deref(),
+                group_by.as_deref(),
+            )?;
+            let mut builder = tierwise::report::ReportBuilder::new(&params);
+            if let Some(dir) = export {
+                let summary = tierwise::export::read_export(&dir, |rec| {
+                    builder.add(&tierwise::records::RollupRow::of_record(&rec));
+                })?;
+                eprintln!(
+                    "export {}: {} files, {} items, {} cost records",
+                    summary.export_id, summary.files, summary.items, summary.cost_records
+                );
+            } else {
+                read_table_rollups(&params, table, &mut builder)?;
+            }
+            let report = builder.finish();
+            let text = match format {
+                Format::Json => serde_json::to_string_pretty(&report)?,
+                Format::Table => tierwise::report::render_table(&report),
+                Format::Html => tierwise::report::render_html(&report),
+            };
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => println!("{text}"),
+            }
+        }
         #[cfg(feature = "aws")]
         Command::SetupLocal {
             table,
@@ -223,7 +300,7 @@ mod aws_cmd {
     use tierwise::aws::{self, dynamo::DynamoCostStore, setup, sqs::SqsQueue};
     use tierwise::settings::{AwsCallSettings, RouterSettings};
 
-    fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         Ok(tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?)
@@ -279,6 +356,52 @@ mod aws_cmd {
             Ok(())
         })
     }
+}
+
+/// Adds the rollups of the report's days from DynamoDB.
+#[cfg(feature = "aws")]
+fn read_table_rollups(
+    params: &tierwise::report::ReportParams,
+    table: Option<String>,
+    builder: &mut tierwise::report::ReportBuilder,
+) -> anyhow::Result<()> {
+    let table = match table {
+        Some(t) => t,
+        None => std::env::var("TIERWISE_TABLE")
+            .context("give --table or set TIERWISE_TABLE (or use --export DIR)")?,
+    };
+    let rows = aws_cmd::runtime()?.block_on(async {
+        let sdk = tierwise::aws::sdk_config(&tierwise::settings::AwsCallSettings {
+            operation_timeout: std::time::Duration::from_secs(30),
+            attempt_timeout: std::time::Duration::from_secs(10),
+            max_attempts: 3,
+        })
+        .await;
+        tierwise::aws::dynamo::read_rollups(
+            &tierwise::aws::dynamodb_client(&sdk),
+            &table,
+            &params.day_strings(),
+            params.tenant.as_deref(),
+            8,
+        )
+        .await
+    })?;
+    for row in &rows {
+        builder.add(row);
+    }
+    Ok(())
+}
+
+/// Without the `aws` feature only exports can be read.
+#[cfg(not(feature = "aws"))]
+fn read_table_rollups(
+    _params: &tierwise::report::ReportParams,
+    _table: Option<String>,
+    _builder: &mut tierwise::report::ReportBuilder,
+) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this tierwise was built without AWS support: use --export DIR, or build with `--features aws`"
+    )
 }
 
 fn load_pool(path: Option<&std::path::Path>) -> anyhow::Result<PoolConfig> {

@@ -1,0 +1,127 @@
+//! The reporter Lambda's handler (API Gateway HTTP API, payload v2):
+//! `GET /v1/reports?from=YYYY-MM-DD&to=YYYY-MM-DD[&tenant=][&group_by=day|tier|model]`.
+//! Thin: parse and validate the parameters, read the period's rollups (one DynamoDB `Query`
+//! per day, never a scan of records), build the report in `tierwise::report`, answer JSON.
+
+use std::time::Instant;
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, RequestExt, Response};
+use tierwise::api::ApiError;
+use tierwise::aws::dynamo::read_rollups;
+use tierwise::lambda::{error_response, json_response, now_ms, route_path};
+use tierwise::metrics::{Emf, Unit};
+use tierwise::report::{ReportBuilder, ReportParams};
+use tierwise::settings::ReporterSettings;
+
+/// Query parameters accepted by `GET /v1/reports`.
+pub const PARAMS: [&str; 4] = ["from", "to", "tenant", "group_by"];
+
+/// Everything a request needs, built once.
+pub struct App {
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+    concurrency: usize,
+    metrics_out: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+impl App {
+    /// Builds the DynamoDB client from the settings.
+    pub async fn init(settings: &ReporterSettings) -> App {
+        let sdk = tierwise::aws::sdk_config(&settings.aws).await;
+        App::new(
+            tierwise::aws::dynamodb_client(&sdk),
+            settings,
+            Box::new(|line| println!("{line}")),
+        )
+    }
+
+    /// An app over a client (tests point it at moto).
+    pub fn new(
+        ddb: aws_sdk_dynamodb::Client,
+        settings: &ReporterSettings,
+        metrics_out: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> App {
+        App {
+            ddb,
+            table: settings.table.clone(),
+            concurrency: settings.read_concurrency,
+            metrics_out,
+        }
+    }
+
+    /// Answers one request; every error is an HTTP answer.
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let path = route_path(req.uri().path()).to_string();
+        let method = req.method().clone();
+        let res = match (path.as_str(), &method) {
+            ("/v1/reports", &Method::GET) => self.report(&req).await,
+            ("/v1/reports", _) => Err(ApiError::method_not_allowed(method.as_str(), &path, "GET")),
+            _ => Err(ApiError::not_found(method.as_str(), &path)),
+        };
+        res.unwrap_or_else(|e| {
+            tracing::info!(status = e.status, code = e.code, "request refused");
+            error_response(&e)
+        })
+    }
+
+    async fn report(&self, req: &Request) -> Result<Response<Body>, ApiError> {
+        let started = Instant::now();
+        let q = req.query_string_parameters();
+        if let Some(unknown) = q.iter().map(|(k, _)| k).find(|k| !PARAMS.contains(k)) {
+            return Err(ApiError::bad_request(format!(
+                "unknown parameter `{unknown}`; expected {}",
+                PARAMS.join(", ")
+            )));
+        }
+        for name in PARAMS {
+            if q.all(name).is_some_and(|v| v.len() > 1) {
+                return Err(ApiError::bad_request(format!("`{name}` is given twice")));
+            }
+        }
+        let params = ReportParams::parse(
+            q.first("from"),
+            q.first("to"),
+            q.first("tenant"),
+            q.first("group_by"),
+        )
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let rows = read_rollups(
+            &self.ddb,
+            &self.table,
+            &params.day_strings(),
+            params.tenant.as_deref(),
+            self.concurrency,
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading rollups failed");
+            if e.is_retryable() {
+                ApiError::unavailable("the cost table could not be read; retry later")
+            } else {
+                ApiError::internal()
+            }
+        })?;
+        let mut builder = ReportBuilder::new(&params);
+        for row in &rows {
+            builder.add(row);
+        }
+        let report = builder.finish();
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(from = %report.from, to = %report.to, rows = rows.len(), report_ms = ms, "report");
+        (self.metrics_out)(
+            &Emf::new("tierwise", now_ms())
+                .dimension("Service", "reporter")
+                .metrics(
+                    &[&["Service"]],
+                    &[
+                        ("ReportLatency", ms, Unit::Milliseconds),
+                        ("RollupItemsRead", rows.len() as f64, Unit::Count),
+                    ],
+                )
+                .to_line(),
+        );
+        let body = serde_json::to_string(&report).map_err(|_| ApiError::internal())?;
+        Ok(json_response(200, body))
+    }
+}

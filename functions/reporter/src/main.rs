@@ -1,0 +1,36 @@
+//! The reporter Lambda binary (`bootstrap`): settings from the environment, the DynamoDB client
+//! built once, then the Lambda runtime loop over [`tierwise_reporter::App::handle`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::{Error, service_fn};
+use tierwise::settings::ReporterSettings;
+use tierwise_reporter::App;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> Result<(), Error> {
+    let settings = ReporterSettings::from_env()?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_target(false)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let app = Arc::new(App::init(&settings).await);
+        lambda_http::run(service_fn(move |req| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(app.handle(req).await) }
+        }))
+        .await
+    })
+}
