@@ -33,11 +33,11 @@ for _ in $(seq 1 100); do
 done
 
 ENV_FILE=$(mktemp)
-cargo run --quiet --release -p tierwise --features aws -- setup-local >"$ENV_FILE"
+cargo run --quiet -p tierwise --features aws -- setup-local >"$ENV_FILE"
 echo "moto on $AWS_ENDPOINT_URL; resources:" >&2
 cat "$ENV_FILE" >&2
 # Every query is sampled locally, so the shadow queue shows what the evaluator would get.
 echo "TIERWISE_SHADOW_RATE=${TIERWISE_SHADOW_RATE:-1}" >>"$ENV_FILE"
 echo "router on http://127.0.0.1:$PORT/lambda-url/router/ (POST v1/route, GET v1/models)" >&2
-cargo lambda watch --release -p tierwise-router --bin router \
+cargo lambda watch -p tierwise-router --bin router \
     --invoke-address 127.0.0.1 --invoke-port "$PORT" --env-file "$ENV_FILE"

@@ -1031,7 +1031,9 @@ pub mod fixture {
     use serde_json::{Value, json};
 
     use super::{EXPORTS_FOLDER, MANIFEST_FILES, MANIFEST_SUMMARY, Md5Writer, base64};
-    use crate::records::{CostRecord, RECORD_COST, Timestamp, nanos_to_decimal, usd_to_nanos};
+    use crate::records::{
+        CostRecord, RECORD_COST, Timestamp, decimal, nanos_to_decimal, usd_to_nanos,
+    };
 
     /// Writes one export: data files one at a time, then the manifests.
     #[derive(Debug)]
@@ -1212,20 +1214,6 @@ pub mod fixture {
             map.insert("upstream_ms".into(), n(decimal(ms, 3)));
         }
         item
-    }
-
-    /// `aws::dynamo::decimal`: finite, fixed precision, no exponent, no trailing zeros.
-    fn decimal(x: f64, places: usize) -> String {
-        if !x.is_finite() {
-            return "0".into();
-        }
-        let s = format!("{x:.places$}");
-        let s = if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        };
-        if s == "-0" { "0".into() } else { s }
     }
 }
 

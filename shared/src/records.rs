@@ -238,6 +238,20 @@ pub fn nanos_to_usd(nanos: i64) -> f64 {
     nanos as f64 / 1e9
 }
 
+/// A decimal number as DynamoDB text: finite, fixed precision, no exponent.
+pub fn decimal(x: f64, places: usize) -> String {
+    if !x.is_finite() {
+        return "0".into();
+    }
+    let s = format!("{x:.places$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" { "0".into() } else { s }
+}
+
 /// Nano-dollars as exact decimal text (`85000` -> `"0.000085"`), as DynamoDB stores it.
 pub fn nanos_to_decimal(nanos: i64) -> String {
     let sign = if nanos < 0 { "-" } else { "" };

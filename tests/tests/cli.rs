@@ -414,3 +414,160 @@ fn eval_rejects_an_unknown_tier_naming_it() {
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert!(run.stdout.trim().is_empty(), "stdout: {}", run.stdout);
 }
+
+/// A cost record of `day` for the export fixtures.
+fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::records::CostRecord {
+    use tierwise::config::Tier;
+    let tier = Tier::from_index((i % 3) as usize).unwrap();
+    tierwise::records::CostRecord {
+        record: "cost".into(),
+        query_id: format!("0190c3e0-0000-7000-8000-{i:012}"),
+        ts: format!("{day}T10:00:00.000Z"),
+        tenant: tenant.into(),
+        model: format!("model-{}", tier.as_str()),
+        tier,
+        predicted_tier: tier,
+        confidence: 0.9,
+        escalated: i.is_multiple_of(5),
+        decided_by: "classifier".into(),
+        input_tokens: 50,
+        output_tokens: 300,
+        tokens_estimated: true,
+        cost_usd: 0.000_001_234 * (i % 7 + 1) as f64,
+        baseline_model: "openai/gpt-4o".into(),
+        baseline_cost_usd: 0.003_125,
+        router_ms: 6.5,
+        upstream_ms: None,
+        status: tierwise::records::RecordStatus::Routed,
+        shadow: false,
+        pricing_version: "2026-11-01".into(),
+        router_version: "test".into(),
+    }
+}
+
+#[test]
+fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
+    use tierwise::export::fixture::{ExportWriter, cost_item_json, line};
+    let dir = Scratch::new("export-report");
+    let mut w = ExportWriter::create(&dir.0, "01764201600000-abcdef01").unwrap();
+    let ttl = std::time::Duration::from_secs(86_400);
+    let days = ["2026-11-01", "2026-11-02", "2026-11-03"];
+    let mut expected_nanos = 0i64;
+    let mut expected = 0u64;
+    for (f, day) in days.iter().enumerate() {
+        let recs: Vec<_> = (0..400u64)
+            .map(|i| {
+                export_record(
+                    f as u64 * 1000 + i,
+                    day,
+                    if i.is_multiple_of(2) {
+                        "acme"
+                    } else {
+                        "globex"
+                    },
+                )
+            })
+            .collect();
+        if *day != "2026-11-03" {
+            expected += recs.len() as u64;
+            expected_nanos += recs
+                .iter()
+                .map(|r| tierwise::records::usd_to_nanos(r.cost_usd))
+                .sum::<i64>();
+        }
+        let lines: Vec<String> = recs.iter().map(|r| line(&cost_item_json(r, ttl))).collect();
+        w.data_file(&format!("part-{f}.json.gz"), lines).unwrap();
+    }
+    w.data_file("empty.json.gz", Vec::<String>::new()).unwrap();
+    w.finish().unwrap();
+
+    let root = dir.0.to_str().unwrap();
+    let run = tierwise([
+        "report",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
+        "--export",
+        root,
+    ]);
+    assert!(run.success, "{}", run.stderr);
+    let rep: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rep["queries"], expected);
+    let cost = (rep["cost_usd"].as_f64().unwrap() * 1e9).round() as i64;
+    assert_eq!(cost, expected_nanos);
+    assert_eq!(rep["days"].as_array().unwrap().len(), 2);
+    assert!(run.stderr.contains("1200 cost records"), "{}", run.stderr);
+
+    let run = tierwise([
+        "report",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-03",
+        "--tenant",
+        "acme",
+        "--format",
+        "table",
+        "--export",
+        root,
+    ]);
+    assert!(run.success, "{}", run.stderr);
+    assert!(run.stdout.contains("600"), "{}", run.stdout);
+
+    let html = dir.path("report.html");
+    let run = tierwise([
+        "report",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-03",
+        "--format",
+        "html",
+        "--export",
+        root,
+        "--out",
+        html.to_str().unwrap(),
+    ]);
+    assert!(run.success, "{}", run.stderr);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("model-tier1"),
+        "{}",
+        &page[..page.len().min(400)]
+    );
+
+    // A corrupt data file: an error naming it, and no report on stdout.
+    let part = dir
+        .0
+        .join("AWSDynamoDB/01764201600000-abcdef01/data/part-1.json.gz");
+    let mut bytes = std::fs::read(&part).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&part, bytes).unwrap();
+    let run = tierwise([
+        "report",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
+        "--export",
+        root,
+    ]);
+    assert!(!run.success);
+    assert!(run.stdout.trim().is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("part-1.json.gz"), "{}", run.stderr);
+
+    // Bad dates are refused before anything is read.
+    let run = tierwise([
+        "report",
+        "--from",
+        "2026-11-05",
+        "--to",
+        "2026-11-02",
+        "--export",
+        root,
+    ]);
+    assert!(!run.success);
+    assert!(run.stderr.contains("after"), "{}", run.stderr);
+}

@@ -23,8 +23,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::store_error;
 use crate::records::{
-    CostRecord, Counters, LATENCY_BUCKETS, RECORD_COST, RECORD_ROLLUP, RollupRow, latency_attr,
-    nanos_to_decimal, usd_to_nanos,
+    CostRecord, Counters, LATENCY_BUCKETS, RECORD_COST, RECORD_ROLLUP, RollupRow, decimal,
+    latency_attr, nanos_to_decimal, usd_to_nanos,
 };
 use crate::store::{CostSink, StoreError, WriteOutcome};
 
@@ -313,20 +313,6 @@ fn backoff(query_id: &str, attempt: u32) -> Duration {
     let cap = 10u64 << attempt.min(6);
     let h = xxhash_rust::xxh3::xxh3_64_with_seed(query_id.as_bytes(), u64::from(attempt));
     Duration::from_millis(1 + h % cap)
-}
-
-/// A decimal number as DynamoDB text: finite, fixed precision, no exponent.
-pub fn decimal(x: f64, places: usize) -> String {
-    if !x.is_finite() {
-        return "0".into();
-    }
-    let s = format!("{x:.places$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    if s == "-0" { "0".into() } else { s }
 }
 
 fn n(x: impl ToString) -> AttributeValue {
