@@ -1,5 +1,5 @@
-//! What the Lambda handlers share: JSON answers, OpenAI-style error answers, and the EMF
-//! clock. Built with the `lambda` feature (the functions enable it).
+//! What the Lambda handlers share: JSON answers, OpenAI-style error answers, the EMF clock
+//! and the JSON logging set-up. Built with the `lambda` feature (the functions enable it).
 
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
@@ -27,6 +27,22 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// JSON log lines on stdout (CloudWatch Logs), filtered by a `tracing` filter such as
+/// `info` or `info,tierwise=debug` (an invalid filter falls back to `info`).
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .init();
 }
 
 /// The request path without a trailing slash.

@@ -92,9 +92,7 @@ impl RouterSettings {
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let raw: RawRouterSettings = envy::prefixed(ENV_PREFIX)
-            .from_iter(vars.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)))
-            .map_err(|e| SettingsError::Env(env_error(e)))?;
+        let raw: RawRouterSettings = parse_prefixed(vars)?;
         let aws = AwsCallSettings::from_raw(
             AwsCallSettings::default(),
             raw.aws_operation_timeout_ms,
@@ -222,9 +220,7 @@ impl ReporterSettings {
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let raw: RawReporterSettings = envy::prefixed(ENV_PREFIX)
-            .from_iter(vars.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)))
-            .map_err(|e| SettingsError::Env(env_error(e)))?;
+        let raw: RawReporterSettings = parse_prefixed(vars)?;
         let defaults = AwsCallSettings {
             operation_timeout: Duration::from_secs(10),
             attempt_timeout: Duration::from_secs(3),
@@ -256,6 +252,15 @@ impl ReporterSettings {
         s.aws.validate()?;
         Ok(s)
     }
+}
+
+/// The `TIERWISE_*` variables among `vars`, into a raw settings struct (`deny_unknown_fields`).
+fn parse_prefixed<T: serde::de::DeserializeOwned>(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, SettingsError> {
+    envy::prefixed(ENV_PREFIX)
+        .from_iter(vars.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)))
+        .map_err(|e| SettingsError::Env(env_error(e)))
 }
 
 /// envy's messages name fields in lower case without the prefix; name the variable instead.

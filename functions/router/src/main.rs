@@ -15,7 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> Result<(), Error> {
     let started = Instant::now();
     let settings = RouterSettings::from_env()?;
-    init_logging(&settings.log_level);
+    tierwise::lambda::init_logging(&settings.log_level);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -37,19 +37,4 @@ fn main() -> Result<(), Error> {
         }))
         .await
     })
-}
-
-/// JSON log lines on stdout (CloudWatch Logs), filtered by `TIERWISE_LOG_LEVEL`.
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .with_ansi(false)
-        .with_env_filter(filter)
-        .init();
 }
