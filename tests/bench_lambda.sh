@@ -25,7 +25,7 @@ MOTO=$!
 trap 'kill $MOTO 2>/dev/null || true; rm -rf "$TMP"' EXIT
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
-# The table and queues, as tierwise setup-local makes them (boto3 comes with moto).
+# The table, queues and provider key secret (boto3 comes with moto).
 python3 - >"$TMP/env" <<'PY'
 import boto3
 ddb = boto3.client("dynamodb"); sqs = boto3.client("sqs")
@@ -36,6 +36,9 @@ print("TIERWISE_TABLE=costs")
 print("TIERWISE_SHADOW_QUEUE_URL=" + sqs.create_queue(QueueName="shadow")["QueueUrl"])
 print("TIERWISE_FALLBACK_QUEUE_URL=" + sqs.create_queue(QueueName="fallback")["QueueUrl"])
 print("TIERWISE_SHADOW_RATE=1")
+# The proxy's provider key, read at init as deployed (a Secrets Manager call in the init).
+arn = boto3.client("secretsmanager").create_secret(Name="openrouter", SecretString="sk-bench")["ARN"]
+print("TIERWISE_API_KEY_REFS=openrouter=secretsmanager:" + arn)
 PY
 ENV_ARGS=()
 while read -r line; do ENV_ARGS+=(--env "$line"); done <"$TMP/env"

@@ -38,6 +38,14 @@ echo "moto on $AWS_ENDPOINT_URL; resources:" >&2
 cat "$ENV_FILE" >&2
 # Every query is sampled locally, so the shadow queue shows what the evaluator would get.
 echo "TIERWISE_SHADOW_RATE=${TIERWISE_SHADOW_RATE:-1}" >>"$ENV_FILE"
+# The proxy (POST v1/chat/completions) needs a provider key: OPENROUTER_API_KEY from the
+# environment when set; without it the local router routes only.
+if [ -n "${OPENROUTER_API_KEY:-}" ]; then
+    echo "TIERWISE_API_KEY_REFS=openrouter=env:OPENROUTER_API_KEY" >>"$ENV_FILE"
+    echo "OPENROUTER_API_KEY=$OPENROUTER_API_KEY" >>"$ENV_FILE"
+else
+    echo "TIERWISE_PROXY=false" >>"$ENV_FILE"
+fi
 echo "router on http://127.0.0.1:$PORT/lambda-url/router/ (POST v1/route, GET v1/models)" >&2
 cargo lambda watch -p tierwise-router --bin router \
     --invoke-address 127.0.0.1 --invoke-port "$PORT" --env-file "$ENV_FILE"

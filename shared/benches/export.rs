@@ -79,6 +79,7 @@ fn record(i: u64) -> CostRecord {
         shadow: h.is_multiple_of(50),
         pricing_version: "2026-11".into(),
         router_version: "tierwise-0.1.0".into(),
+        upstream: None,
     }
 }
 

@@ -66,6 +66,45 @@ impl ApiError {
         }
     }
 
+    /// 404: the request names a model that is not in the pool.
+    pub fn model_not_found(model: &str) -> Self {
+        Self {
+            status: 404,
+            message: format!(
+                "the model `{model}` does not exist in this pool; use \"auto\" or a model of GET /v1/models"
+            ),
+            kind: "invalid_request_error",
+            code: "model_not_found",
+        }
+    }
+
+    /// 400: the request's cost cap leaves no model to call.
+    pub fn cost_cap(cap_usd: f64) -> Self {
+        Self {
+            status: 400,
+            message: format!(
+                "no model can answer within the request's cost cap of ${cap_usd} (estimated from its tokens and max_tokens)"
+            ),
+            kind: "invalid_request_error",
+            code: "cost_cap_exceeded",
+        }
+    }
+
+    /// 429 / 502 / 503 / 504: no upstream model answered; the message says why in the
+    /// caller's terms only.
+    pub fn upstream(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            kind: if status == 429 {
+                "rate_limit_error"
+            } else {
+                "upstream_error"
+            },
+            code,
+        }
+    }
+
     /// 500, with nothing of the cause.
     pub fn internal() -> Self {
         Self {

@@ -146,6 +146,10 @@ pub struct ModelSpec {
     pub input_usd_per_m: f64,
     /// Price of output (completion) tokens, USD per million.
     pub output_usd_per_m: f64,
+    /// Price of cached prompt tokens (provider-reported `cached_tokens`), USD per million;
+    /// the input price when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_usd_per_m: Option<f64>,
     /// Context window, in tokens (input and output together).
     pub context_window: u32,
     /// Maximum number of output tokens per request.
@@ -296,6 +300,25 @@ impl PoolConfig {
     }
 
     /// All providers, by name.
+    /// Points a provider's `api_key_ref` elsewhere (a deployment's own secret), without
+    /// editing the pool file.
+    pub fn set_api_key_ref(&mut self, provider: &str, key_ref: &str) -> Result<(), ConfigError> {
+        match self.providers.get_mut(provider) {
+            Some(p) if !key_ref.trim().is_empty() => {
+                p.api_key_ref = key_ref.trim().to_string();
+                Ok(())
+            }
+            Some(_) => Err(invalid(
+                format!("providers.{provider}.api_key_ref"),
+                "must not be empty",
+            )),
+            None => Err(invalid(
+                format!("providers.{provider}"),
+                "no such provider in the pool",
+            )),
+        }
+    }
+
     pub fn providers(&self) -> impl Iterator<Item = (&str, &ProviderSpec)> {
         self.providers.iter().map(|(n, p)| (n.as_str(), p))
     }
@@ -495,6 +518,9 @@ fn check_model(
     }
     check_price(format!("{field}.input_usd_per_m"), m.input_usd_per_m)?;
     check_price(format!("{field}.output_usd_per_m"), m.output_usd_per_m)?;
+    if let Some(p) = m.cached_input_usd_per_m {
+        check_price(format!("{field}.cached_input_usd_per_m"), p)?;
+    }
     if m.context_window == 0 {
         return Err(invalid(format!("{field}.context_window"), "must be > 0"));
     }
@@ -869,6 +895,7 @@ api_key_ref = "TIERWISE_P_API_KEY"
             id: "openai/gpt-4o".into(),
             input_usd_per_m: 2.50,
             output_usd_per_m: 10.0,
+            cached_input_usd_per_m: None,
             context_window: 128_000,
             max_output_tokens: 16_384,
             provider: "openrouter".into(),

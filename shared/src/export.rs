@@ -953,14 +953,12 @@ impl Loc<'_> {
 
     fn status(&self, attr: &'static str, v: Option<Attr>) -> Result<RecordStatus, ExportError> {
         let t = self.text(attr, v)?;
-        [
-            RecordStatus::Routed,
-            RecordStatus::Ok,
-            RecordStatus::UpstreamError,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == t)
-        .ok_or_else(|| self.invalid(attr, &t, "a status (routed, ok, upstream_error)"))
+        RecordStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == t)
+            .ok_or_else(|| {
+                self.invalid(attr, &t, "a status (routed, ok, upstream_error, rejected)")
+            })
     }
 
     /// The cost record of an item whose `record` is `cost`: every contract attribute present
@@ -992,6 +990,8 @@ impl Loc<'_> {
             shadow: self.boolean("shadow", it.shadow)?,
             pricing_version: self.string("pricing_version", it.pricing_version)?,
             router_version: self.string("router_version", it.router_version)?,
+            // The attempts of proxied calls are not needed for reports.
+            upstream: None,
         })
     }
 }
@@ -1263,6 +1263,7 @@ mod tests {
             shadow: i.is_multiple_of(11),
             pricing_version: "2026-11".into(),
             router_version: "tierwise-0.1.0".into(),
+            upstream: None,
         }
     }
 

@@ -19,14 +19,23 @@ pub mod rules;
 
 /// The version of the routing logic, stamped on every decision and record.
 pub const ROUTER_VERSION: &str = concat!("tierwise-", env!("CARGO_PKG_VERSION"));
+#[cfg(feature = "upstream")]
+pub mod chat;
 pub mod config;
 pub mod dataset;
 pub mod eval;
 pub mod evaluate;
+pub mod evaluation;
 pub mod export;
+pub mod health;
 pub mod metrics;
+#[cfg(feature = "upstream")]
+pub mod proxy;
 pub mod records;
 pub mod report;
 pub mod service;
 pub mod settings;
 pub mod store;
+#[cfg(feature = "upstream")]
+pub mod upstream;
+pub mod verdict;

@@ -37,17 +37,30 @@ pub enum RecordStatus {
     Routed,
     /// The router proxied the call and the upstream answered.
     Ok,
-    /// The router proxied the call and every upstream attempt failed.
+    /// The router proxied the call and every upstream attempt failed (or the cost cap or
+    /// the deadline left none to make).
     UpstreamError,
+    /// The router proxied the call and the provider refused it as the caller's mistake (4xx,
+    /// returned to the caller as sent).
+    Rejected,
 }
 
 impl RecordStatus {
     /// The attribute value.
+    /// Every status.
+    pub const ALL: [RecordStatus; 4] = [
+        RecordStatus::Routed,
+        RecordStatus::Ok,
+        RecordStatus::UpstreamError,
+        RecordStatus::Rejected,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RecordStatus::Routed => "routed",
             RecordStatus::Ok => "ok",
             RecordStatus::UpstreamError => "upstream_error",
+            RecordStatus::Rejected => "rejected",
         }
     }
 }
@@ -85,6 +98,46 @@ pub struct CostRecord {
     pub shadow: bool,
     pub pricing_version: String,
     pub router_version: String,
+    /// For proxied calls: the attempts made and the provider's token details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamDetail>,
+}
+
+/// What a proxied call did upstream (DynamoDB attributes `attempts`, `failed_cost_usd`,
+/// `cached_tokens`, `reasoning_tokens`, `stream`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamDetail {
+    /// Every call made (and candidate passed over), in order: the path to the answer.
+    pub attempts: Vec<Attempt>,
+    /// Spend on attempts that did not give the answer (part of `cost_usd`).
+    pub failed_cost_usd: f64,
+    /// Cached prompt tokens (part of `input_tokens`), when the provider reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u64>,
+    /// Reasoning tokens (part of `output_tokens`), when the provider reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    /// Whether the answer was streamed.
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// One call of an upstream model by the proxy, or a candidate passed over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub model: String,
+    pub tier: Tier,
+    /// `ok`, an upstream error kind (`rate_limited`, `server_error`, `read_timeout`, ...), or
+    /// `skipped_cost_cap` / `skipped_deadline`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub ms: f64,
+    /// What the attempt cost (0 when the provider did not bill it).
+    pub cost_usd: f64,
+    /// Whether `cost_usd` is an estimate (a billed answer without usage, e.g. truncated).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cost_estimated: bool,
 }
 
 impl CostRecord {
@@ -113,6 +166,7 @@ impl CostRecord {
             shadow,
             pricing_version: decision.pricing_version.clone(),
             router_version: decision.router_version.clone(),
+            upstream: None,
         }
     }
 

@@ -1818,6 +1818,7 @@ mod tests {
             shadow: false,
             pricing_version: "p".into(),
             router_version: "r".into(),
+            upstream: None,
         };
         let p = params("2026-11-05", "2026-11-05", None, None);
         let mut b = ReportBuilder::new(&p);

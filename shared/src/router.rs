@@ -379,6 +379,53 @@ impl Router {
         })
     }
 
+    /// The decision for a request that names a model of the pool itself: no routing, that
+    /// model (decided by `passthrough`, confidence 1), its tier, no fallbacks; tokens counted
+    /// for the cost estimate as for a routed request.
+    pub fn passthrough(&self, req: &RouteRequest, model_id: &str) -> Result<Decision, RouteError> {
+        let started = Instant::now();
+        let (tier, model) = self.pool.model(model_id).ok_or_else(|| {
+            RouteError::InvalidRequest(format!("`{model_id}` is not a model of the pool"))
+        })?;
+        let (text, messages_tokens) = self.request_text(req)?;
+        let tenant = match &req.tenant {
+            Some(t) => {
+                validate_tenant(t)?;
+                t.clone()
+            }
+            None => DEFAULT_TENANT.to_string(),
+        };
+        let input_tokens = match messages_tokens {
+            Some(n) => n as u64,
+            None => self
+                .embedder
+                .tokenizer()
+                .count(&text)
+                .map_err(RouteError::Internal)? as u64,
+        };
+        let out =
+            u64::from(self.pool.expected_output_tokens()).min(u64::from(model.max_output_tokens));
+        let baseline = self.pool.baseline();
+        Ok(Decision {
+            query_id: uuid::Uuid::now_v7().to_string(),
+            model: model.id.clone(),
+            tier,
+            predicted_tier: tier,
+            confidence: 1.0,
+            escalated: false,
+            decided_by: "passthrough".into(),
+            fallbacks: Vec::new(),
+            estimated_cost_usd: round9(model.cost_usd(input_tokens, out)),
+            baseline_cost_usd: round9(baseline.cost_usd(input_tokens, out)),
+            router_ms: round3(started.elapsed().as_secs_f64() * 1e3),
+            input_tokens,
+            output_tokens: out,
+            tenant,
+            pricing_version: self.pool.pricing_version().to_string(),
+            router_version: crate::ROUTER_VERSION.to_string(),
+        })
+    }
+
     /// Rules, then the classifier and escalation: the tier for a query text.
     pub fn choose_tier(&self, text: &str, threshold: f64) -> Result<TierChoice, RouteError> {
         // One tokenisation serves the rules, the cost estimate and the embedding.

@@ -170,7 +170,7 @@ fn log_lost(item: &Parked, e: &StoreError) {
 }
 
 /// A caller-given query id must be a UUID (any version); it is stored in canonical form.
-fn parse_query_id(id: &str) -> Result<String, RouteError> {
+pub(crate) fn parse_query_id(id: &str) -> Result<String, RouteError> {
     uuid::Uuid::parse_str(id.trim())
         .map(|u| u.hyphenated().to_string())
         .map_err(|_| RouteError::InvalidRequest("the query id must be a UUID".into()))

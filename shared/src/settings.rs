@@ -62,6 +62,56 @@ pub struct RouterSettings {
     /// Days a cost record is kept (its `ttl`); rollups are kept.
     pub record_ttl_days: u32,
     pub aws: AwsCallSettings,
+    /// The proxy (`POST /v1/chat/completions`): its upstream calls and circuit breakers.
+    pub proxy: ProxyCallSettings,
+}
+
+/// The proxy's settings: whether it is on, how it calls providers, its breakers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyCallSettings {
+    /// Serve `POST /v1/chat/completions` (needs the providers' keys at init).
+    pub enabled: bool,
+    /// Answer through Lambda response streaming (a function URL with `RESPONSE_STREAM`);
+    /// off behind API Gateway, which buffers.
+    pub response_streaming: bool,
+    /// Calls of one model before the next (1 = no retry of the same model).
+    pub attempts_per_model: u32,
+    /// Longest one upstream attempt may take (a stream: up to its first bytes).
+    pub attempt_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Longest silence inside an answer (between two chunks of a stream).
+    pub read_timeout: Duration,
+    /// A `Retry-After` longer than this moves on to the next model.
+    pub max_retry_after: Duration,
+    /// Deadline used when the invocation has none (local runs, tests).
+    pub default_deadline: Duration,
+    /// Where providers' keys are, overriding the pool's `api_key_ref`s:
+    /// `provider=ref` pairs (`TIERWISE_API_KEY_REFS="openrouter=secretsmanager:arn:..."`).
+    pub api_key_refs: Vec<(String, String)>,
+    /// Failures of a model within `breaker_window` (across instances) that open its breaker.
+    pub breaker_failures: u32,
+    pub breaker_window: Duration,
+    /// First cool-down of an open breaker (doubled after a failed probe).
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for ProxyCallSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            response_streaming: false,
+            attempts_per_model: 2,
+            attempt_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(2),
+            read_timeout: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(5),
+            default_deadline: Duration::from_secs(120),
+            api_key_refs: Vec::new(),
+            breaker_failures: 5,
+            breaker_window: Duration::from_secs(30),
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +130,18 @@ struct RawRouterSettings {
     aws_operation_timeout_ms: Option<u64>,
     aws_attempt_timeout_ms: Option<u64>,
     aws_max_attempts: Option<u32>,
+    proxy: Option<bool>,
+    response_streaming: Option<bool>,
+    upstream_attempts_per_model: Option<u32>,
+    upstream_attempt_timeout_ms: Option<u64>,
+    upstream_connect_timeout_ms: Option<u64>,
+    upstream_read_timeout_ms: Option<u64>,
+    upstream_max_retry_after_ms: Option<u64>,
+    upstream_default_deadline_ms: Option<u64>,
+    api_key_refs: Option<String>,
+    breaker_failures: Option<u32>,
+    breaker_window_ms: Option<u64>,
+    breaker_cooldown_ms: Option<u64>,
 }
 
 impl RouterSettings {
@@ -110,6 +172,26 @@ impl RouterSettings {
             rollup_shards: raw.rollup_shards.unwrap_or(4),
             record_ttl_days: raw.record_ttl_days.unwrap_or(400),
             aws,
+            proxy: {
+                let d = ProxyCallSettings::default();
+                let ms = |v: Option<u64>, dflt: Duration| v.map_or(dflt, Duration::from_millis);
+                ProxyCallSettings {
+                    enabled: raw.proxy.unwrap_or(d.enabled),
+                    response_streaming: raw.response_streaming.unwrap_or(d.response_streaming),
+                    attempts_per_model: raw
+                        .upstream_attempts_per_model
+                        .unwrap_or(d.attempts_per_model),
+                    attempt_timeout: ms(raw.upstream_attempt_timeout_ms, d.attempt_timeout),
+                    connect_timeout: ms(raw.upstream_connect_timeout_ms, d.connect_timeout),
+                    read_timeout: ms(raw.upstream_read_timeout_ms, d.read_timeout),
+                    max_retry_after: ms(raw.upstream_max_retry_after_ms, d.max_retry_after),
+                    default_deadline: ms(raw.upstream_default_deadline_ms, d.default_deadline),
+                    api_key_refs: parse_key_refs(raw.api_key_refs.as_deref())?,
+                    breaker_failures: raw.breaker_failures.unwrap_or(d.breaker_failures),
+                    breaker_window: ms(raw.breaker_window_ms, d.breaker_window),
+                    breaker_cooldown: ms(raw.breaker_cooldown_ms, d.breaker_cooldown),
+                }
+            },
         };
         s.validate()?;
         Ok(s)
@@ -143,6 +225,25 @@ impl RouterSettings {
         }
         if self.record_ttl_days == 0 {
             return bad("RECORD_TTL_DAYS", "must be at least 1");
+        }
+        let p = &self.proxy;
+        if !(1..=5).contains(&p.attempts_per_model) {
+            return bad("UPSTREAM_ATTEMPTS_PER_MODEL", "must be between 1 and 5");
+        }
+        for (name, d) in [
+            ("UPSTREAM_ATTEMPT_TIMEOUT_MS", p.attempt_timeout),
+            ("UPSTREAM_CONNECT_TIMEOUT_MS", p.connect_timeout),
+            ("UPSTREAM_READ_TIMEOUT_MS", p.read_timeout),
+            ("UPSTREAM_DEFAULT_DEADLINE_MS", p.default_deadline),
+            ("BREAKER_WINDOW_MS", p.breaker_window),
+            ("BREAKER_COOLDOWN_MS", p.breaker_cooldown),
+        ] {
+            if d.is_zero() {
+                return bad(name, "must be above 0");
+            }
+        }
+        if p.breaker_failures == 0 {
+            return bad("BREAKER_FAILURES", "must be at least 1");
         }
         self.aws.validate()
     }
@@ -254,8 +355,27 @@ impl ReporterSettings {
     }
 }
 
+/// `provider=ref,provider=ref` (`TIERWISE_API_KEY_REFS`).
+pub fn parse_key_refs(text: Option<&str>) -> Result<Vec<(String, String)>, SettingsError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((p, r)) if !p.trim().is_empty() && !r.trim().is_empty() => {
+                Ok((p.trim().to_string(), r.trim().to_string()))
+            }
+            _ => Err(SettingsError::Invalid {
+                name: "API_KEY_REFS",
+                reason: "must be provider=reference pairs separated by commas".into(),
+            }),
+        })
+        .collect()
+}
+
 /// The `TIERWISE_*` variables among `vars`, into a raw settings struct (`deny_unknown_fields`).
-fn parse_prefixed<T: serde::de::DeserializeOwned>(
+pub fn parse_prefixed<T: serde::de::DeserializeOwned>(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<T, SettingsError> {
     envy::prefixed(ENV_PREFIX)

@@ -55,6 +55,7 @@ fn record(day: u32, tenant: &str, model: &str, tier: Tier, n: u64) -> CostRecord
         shadow: false,
         pricing_version: "2026-11-01".into(),
         router_version: "bench".into(),
+        upstream: None,
     }
 }
 

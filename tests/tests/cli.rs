@@ -442,6 +442,7 @@ fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::records::CostReco
         shadow: false,
         pricing_version: "2026-11-01".into(),
         router_version: "test".into(),
+        upstream: None,
     }
 }
 

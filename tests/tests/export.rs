@@ -82,6 +82,7 @@ fn records() -> Vec<CostRecord> {
         shadow: false,
         pricing_version: "2026-11".into(),
         router_version: "tierwise-0.1.0".into(),
+        upstream: None,
     };
     (0..60u64)
         .map(|i| {

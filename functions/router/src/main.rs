@@ -1,5 +1,8 @@
 //! The router Lambda binary (`bootstrap`): settings from the environment, everything built
-//! once at init, then the Lambda runtime loop over [`tierwise_router::App::handle`].
+//! once at init, then the Lambda runtime loop over [`tierwise_router::App::handle`] (or, with
+//! `TIERWISE_RESPONSE_STREAMING=true`, [`tierwise_router::App::handle_streaming`]).
+
+#![recursion_limit = "256"]
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -31,10 +34,20 @@ fn main() -> Result<(), Error> {
             init_ms = started.elapsed().as_secs_f64() * 1e3,
             "router ready"
         );
-        lambda_http::run(service_fn(move |req| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(app.handle(req).await) }
-        }))
-        .await
+        if settings.proxy.response_streaming {
+            // A function URL with InvokeMode RESPONSE_STREAM: events reach the caller as
+            // the provider sends them.
+            lambda_http::run_with_streaming_response(service_fn(move |req| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, Infallible>(app.handle_streaming(req).await) }
+            }))
+            .await
+        } else {
+            lambda_http::run(service_fn(move |req| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, Infallible>(app.handle(req).await) }
+            }))
+            .await
+        }
     })
 }

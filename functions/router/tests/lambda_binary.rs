@@ -34,6 +34,12 @@ fn resources(rt: &tokio::runtime::Runtime, moto: &Moto) -> Resources {
         let fallback = setup::create_queue(&sqs, &unique_name("fallback"), None)
             .await
             .unwrap();
+        // The proxy reads the provider's key at init: from Secrets Manager, as deployed.
+        let secret =
+            tierwise::aws::secrets::setup_secret(&sdk, &unique_name("openrouter"), "sk-test")
+                .await
+                .unwrap();
+        let key_refs = format!("openrouter=secretsmanager:{secret}");
         let env = [
             ("AWS_ENDPOINT_URL", moto.endpoint()),
             ("AWS_REGION", "us-east-1"),
@@ -43,6 +49,7 @@ fn resources(rt: &tokio::runtime::Runtime, moto: &Moto) -> Resources {
             ("TIERWISE_SHADOW_QUEUE_URL", &shadow),
             ("TIERWISE_FALLBACK_QUEUE_URL", &fallback),
             ("TIERWISE_SHADOW_RATE", "1"),
+            ("TIERWISE_API_KEY_REFS", &key_refs),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

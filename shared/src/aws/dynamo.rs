@@ -367,7 +367,43 @@ pub fn cost_item(rec: &CostRecord, ttl: Duration) -> HashMap<String, AttributeVa
     if let Some(ms) = rec.upstream_ms {
         item.insert("upstream_ms".to_string(), n(decimal(ms, 3)));
     }
+    if let Some(up) = &rec.upstream {
+        let attempts = up.attempts.iter().map(attempt_value).collect();
+        item.insert("attempts".to_string(), AttributeValue::L(attempts));
+        item.insert(
+            "failed_cost_usd".to_string(),
+            n(nanos_to_decimal(usd_to_nanos(up.failed_cost_usd))),
+        );
+        item.insert("stream".to_string(), AttributeValue::Bool(up.stream));
+        if let Some(t) = up.cached_tokens {
+            item.insert("cached_tokens".to_string(), n(t));
+        }
+        if let Some(t) = up.reasoning_tokens {
+            item.insert("reasoning_tokens".to_string(), n(t));
+        }
+    }
     item
+}
+
+/// One proxy attempt as a map in the record's `attempts` list.
+fn attempt_value(a: &crate::records::Attempt) -> AttributeValue {
+    let mut m = HashMap::from([
+        ("model".to_string(), s(&a.model)),
+        ("tier".to_string(), s(a.tier.as_str())),
+        ("outcome".to_string(), s(&a.outcome)),
+        ("ms".to_string(), n(decimal(a.ms, 3))),
+        (
+            "cost_usd".to_string(),
+            n(nanos_to_decimal(usd_to_nanos(a.cost_usd))),
+        ),
+    ]);
+    if let Some(st) = a.status {
+        m.insert("status".to_string(), n(st));
+    }
+    if a.cost_estimated {
+        m.insert("cost_estimated".to_string(), AttributeValue::Bool(true));
+    }
+    AttributeValue::M(m)
 }
 
 type UpdateParts = (

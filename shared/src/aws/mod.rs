@@ -6,6 +6,9 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`, ...), which is how tests and the local stack reach moto.
 
 pub mod dynamo;
+pub mod evaluations;
+pub mod health;
+pub mod secrets;
 pub mod setup;
 pub mod sqs;
 

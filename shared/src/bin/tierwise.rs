@@ -150,6 +150,26 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         max_messages: u64,
     },
+    /// Export shadow-evaluation verdicts as training labels (routing-benchmark JSONL: `scores`
+    /// of the routed and reference models) from the table, for `tierwise train` on a team's
+    /// own traffic. Reads with a filtered Scan (needs dynamodb:Scan).
+    #[cfg(feature = "aws")]
+    Labels {
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The DynamoDB table (default: TIERWISE_TABLE).
+        #[arg(long)]
+        table: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -290,6 +310,14 @@ fn main() -> anyhow::Result<()> {
         } => aws_cmd::setup_local(&table, &queue_prefix)?,
         #[cfg(feature = "aws")]
         Command::Redrive { max_messages } => aws_cmd::redrive(max_messages)?,
+        #[cfg(feature = "aws")]
+        Command::Labels {
+            from,
+            to,
+            tenant,
+            table,
+            out,
+        } => aws_cmd::labels(&from, &to, tenant.as_deref(), table, out)?,
     }
     Ok(())
 }
@@ -320,6 +348,47 @@ mod aws_cmd {
             println!("TIERWISE_TABLE={table}");
             println!("TIERWISE_SHADOW_QUEUE_URL={shadow}");
             println!("TIERWISE_FALLBACK_QUEUE_URL={fallback}");
+            Ok(())
+        })
+    }
+
+    pub fn labels(
+        from: &str,
+        to: &str,
+        tenant: Option<&str>,
+        table: Option<String>,
+        out: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<()> {
+        use anyhow::Context;
+        use std::io::Write;
+        let table = match table {
+            Some(t) => t,
+            None => {
+                std::env::var("TIERWISE_TABLE").context("give --table or set TIERWISE_TABLE")?
+            }
+        };
+        runtime()?.block_on(async {
+            let sdk = aws::sdk_config(&AwsCallSettings {
+                operation_timeout: std::time::Duration::from_secs(30),
+                attempt_timeout: std::time::Duration::from_secs(10),
+                max_attempts: 3,
+            })
+            .await;
+            let mut w: Box<dyn Write> = match &out {
+                Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let summary = aws::evaluations::export_labels(
+                &aws::dynamodb_client(&sdk),
+                &table,
+                from,
+                to,
+                tenant,
+                &mut w,
+            )
+            .await?;
+            w.flush()?;
+            eprintln!("{}", serde_json::to_string(&summary)?);
             Ok(())
         })
     }

@@ -1,0 +1,777 @@
+//! Evaluations in the cost table (DynamoDB): the evaluator's claims and records, the verdict
+//! rollups, and the readers of both (the reporter, the label export).
+//!
+//! Layout (same table as the cost records, string keys `pk`/`sk`):
+//! - claim, then record: `pk = Q#<query_id>`, `sk = eval` (next to the cost record, `sk =
+//!   cost`). A claim is `record = eval_claim`, `status = claimed`, `owner`, `lease_until`
+//!   (epoch seconds); the evaluator replaces it by the record, `record = evaluation`, `status =
+//!   done`, the contract attributes of [`EvaluationRecord`], `day`, `owner`, `ttl`.
+//! - rollup: `pk = EVALROLLUP#<day>`, `sk = <tenant>#<tier>#<model>#<reference_model>`,
+//!   `record = eval_rollup`, counters added with `ADD`: `evaluations`, `equivalent`, `worse`,
+//!   `better`, `similarity_sum`, `similarity_count`, `judge_score_sum`, `judge_count`,
+//!   `shadow_cost_usd` (exact decimal), `shadow_input_tokens`, `shadow_output_tokens`,
+//!   `method_<method>`. Shadow spend lives only here and on the records: never in the cost
+//!   rollups (`ROLLUP#<day>`).
+//!
+//! Claim: a conditional put (no item, or a claim whose lease ended). Completion: one
+//! `TransactWriteItems` puts the record on condition that the claim is still the caller's and
+//! adds the rollup increment, both or neither: a query is counted once. Label export: a
+//! filtered `Scan` (records are keyed by query id); for big tables, export the table to S3.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+
+use super::dynamo::cost_pk;
+use super::store_error;
+use crate::config::Tier;
+use crate::evaluation::{
+    Claim, EvalRollupKey, EvalRollupRow, EvaluationRecord, EvaluationStore, LabelExportSummary,
+    RECORD_EVAL_CLAIM, RECORD_EVAL_ROLLUP, RECORD_EVALUATION, VerdictCounters, write_labels,
+};
+use crate::records::{decimal, nanos_to_decimal, parse_usd_nanos, usd_to_nanos};
+use crate::store::{StoreError, WriteOutcome};
+
+const SERVICE: &str = "DynamoDB";
+/// Sort key of a query's claim / evaluation record.
+pub const EVAL_SK: &str = "eval";
+const STATUS_CLAIMED: &str = "claimed";
+const STATUS_DONE: &str = "done";
+/// Transaction conflicts (a concurrent write to the same rollup) retried this many times.
+const CONFLICT_RETRIES: u32 = 5;
+
+/// Partition key of a day's evaluation rollups.
+pub fn eval_rollup_pk(day: &str) -> String {
+    format!("EVALROLLUP#{day}")
+}
+
+/// Sort key of an evaluation rollup.
+pub fn eval_rollup_sk(key: &EvalRollupKey) -> String {
+    format!(
+        "{}#{}#{}#{}",
+        key.tenant, key.tier, key.model, key.reference_model
+    )
+}
+
+fn s(x: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(x.into())
+}
+
+fn n(x: impl ToString) -> AttributeValue {
+    AttributeValue::N(x.to_string())
+}
+
+fn rejected(detail: impl Into<String>) -> StoreError {
+    StoreError::Rejected {
+        service: SERVICE,
+        detail: detail.into(),
+    }
+}
+
+/// Claims, records and rollups of evaluations.
+#[derive(Clone)]
+pub struct DynamoEvaluationStore {
+    client: Client,
+    table: String,
+    ttl: Duration,
+}
+
+impl DynamoEvaluationStore {
+    /// A store on `table`; records are kept `ttl_days` after the query.
+    pub fn new(client: Client, table: impl Into<String>, ttl_days: u32) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            ttl: Duration::from_secs(u64::from(ttl_days) * 86_400),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn key(query_id: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".to_string(), s(cost_pk(query_id))),
+            ("sk".to_string(), s(EVAL_SK)),
+        ])
+    }
+
+    async fn get(
+        &self,
+        query_id: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(query_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(SERVICE, &e))?;
+        Ok(out.item)
+    }
+
+    /// The evaluation record of `query_id`, if it was evaluated.
+    pub async fn record(&self, query_id: &str) -> Result<Option<EvaluationRecord>, StoreError> {
+        match self.get(query_id).await? {
+            Some(item) if text(&item, "status") == Some(STATUS_DONE) => {
+                record_of_item(&item).map(Some).map_err(rejected)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn transaction(
+        &self,
+        rec: &EvaluationRecord,
+        owner: &str,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| rejected(e.to_string());
+        let mut item = evaluation_item(rec, self.ttl);
+        item.insert("owner".into(), s(owner));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#st = :claimed AND #ow = :me")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#ow", "owner")
+            .expression_attribute_values(":claimed", s(STATUS_CLAIMED))
+            .expression_attribute_values(":me", s(owner))
+            .build()
+            .map_err(build)?;
+        let (key, expr, names, values) = eval_rollup_update(rec);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expr)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(build)?;
+        Ok(vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ])
+    }
+}
+
+impl EvaluationStore for DynamoEvaluationStore {
+    async fn claim(
+        &self,
+        query_id: &str,
+        owner: &str,
+        now: i64,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let lease_until = now.saturating_add(lease.as_secs() as i64);
+        let mut item = Self::key(query_id);
+        item.extend([
+            ("record".to_string(), s(RECORD_EVAL_CLAIM)),
+            ("query_id".to_string(), s(query_id)),
+            ("status".to_string(), s(STATUS_CLAIMED)),
+            ("owner".to_string(), s(owner)),
+            ("lease_until".to_string(), n(lease_until)),
+            // A claim nobody completes disappears a day after its lease.
+            ("ttl".to_string(), n(lease_until.saturating_add(86_400))),
+        ]);
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR (#st = :claimed AND #lu < :now)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#lu", "lease_until")
+            .expression_attribute_values(":claimed", s(STATUS_CLAIMED))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        let err = match res {
+            Ok(_) => return Ok(Claim::Claimed),
+            Err(e) => e,
+        };
+        let failed_condition = err
+            .as_service_error()
+            .is_some_and(|e| e.is_conditional_check_failed_exception());
+        if !failed_condition {
+            return Err(store_error(SERVICE, &err));
+        }
+        // Done, or someone else's live claim.
+        Ok(match self.get(query_id).await? {
+            Some(item) if text(&item, "status") == Some(STATUS_DONE) => Claim::Done,
+            Some(item) => Claim::Busy {
+                lease_until: number(&item, "lease_until")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(now),
+            },
+            // Released between our put and our read: busy for now, the retry claims it.
+            None => Claim::Busy { lease_until: now },
+        })
+    }
+
+    async fn complete(
+        &self,
+        rec: &EvaluationRecord,
+        owner: &str,
+    ) -> Result<WriteOutcome, StoreError> {
+        let items = self.transaction(rec, owner)?;
+        let token = {
+            let h = xxhash_rust::xxh3::xxh3_128(format!("{}|{owner}", rec.query_id).as_bytes());
+            format!("{h:032x}")
+        };
+        let mut attempt = 0;
+        loop {
+            let res = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(&token)
+                .send()
+                .await;
+            let err = match res {
+                Ok(_) => return Ok(WriteOutcome::Written),
+                Err(e) => e,
+            };
+            let reasons: Option<Vec<String>> = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+                    c.cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None").to_string())
+                        .collect(),
+                ),
+                _ => None,
+            };
+            let Some(reasons) = reasons else {
+                return Err(store_error(SERVICE, &err));
+            };
+            if reasons
+                .first()
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+            {
+                // Not our claim any more, unless it is our own record (an SDK retry of an
+                // attempt that committed).
+                let item = self.get(&rec.query_id).await?;
+                let ours = item.is_some_and(|i| {
+                    text(&i, "status") == Some(STATUS_DONE) && text(&i, "owner") == Some(owner)
+                });
+                return Ok(if ours {
+                    WriteOutcome::Written
+                } else {
+                    WriteOutcome::Duplicate
+                });
+            }
+            let transient = reasons.iter().any(|c| {
+                matches!(
+                    c.as_str(),
+                    "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+                )
+            });
+            if !transient {
+                return Err(rejected(format!(
+                    "transaction cancelled: {}",
+                    reasons.join(",")
+                )));
+            }
+            if attempt >= CONFLICT_RETRIES {
+                return Err(StoreError::Unavailable {
+                    service: SERVICE,
+                    detail: "transaction conflicts persisted".into(),
+                });
+            }
+            let cap = 10u64 << attempt.min(6);
+            let h = xxhash_rust::xxh3::xxh3_64_with_seed(owner.as_bytes(), u64::from(attempt));
+            tokio::time::sleep(Duration::from_millis(1 + h % cap)).await;
+            attempt += 1;
+        }
+    }
+
+    async fn release(&self, query_id: &str, owner: &str) -> Result<(), StoreError> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(query_id)))
+            .condition_expression("#st = :claimed AND #ow = :me")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#ow", "owner")
+            .expression_attribute_values(":claimed", s(STATUS_CLAIMED))
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(store_error(SERVICE, &e)),
+        }
+    }
+}
+
+/// The record as a DynamoDB item (without `owner`).
+pub fn evaluation_item(rec: &EvaluationRecord, ttl: Duration) -> HashMap<String, AttributeValue> {
+    let expires = crate::records::Timestamp::parse_unix(&rec.ts)
+        .unwrap_or(0)
+        .saturating_add(ttl.as_secs() as i64);
+    let money = |x: f64| n(nanos_to_decimal(usd_to_nanos(x)));
+    let mut item = HashMap::from([
+        ("pk".to_string(), s(cost_pk(&rec.query_id))),
+        ("sk".to_string(), s(EVAL_SK)),
+        ("record".to_string(), s(RECORD_EVALUATION)),
+        ("status".to_string(), s(STATUS_DONE)),
+        ("query_id".to_string(), s(&rec.query_id)),
+        ("ts".to_string(), s(&rec.ts)),
+        ("day".to_string(), s(rec.day())),
+        ("evaluated_at".to_string(), s(&rec.evaluated_at)),
+        ("tenant".to_string(), s(&rec.tenant)),
+        ("routed_model".to_string(), s(&rec.routed_model)),
+        ("routed_tier".to_string(), s(rec.routed_tier.as_str())),
+        ("predicted_tier".to_string(), s(rec.predicted_tier.as_str())),
+        ("decided_by".to_string(), s(&rec.decided_by)),
+        ("confidence".to_string(), n(decimal(rec.confidence, 6))),
+        ("reference_model".to_string(), s(&rec.reference_model)),
+        ("reference_tier".to_string(), s(rec.reference_tier.as_str())),
+        ("verdict".to_string(), s(&rec.verdict)),
+        ("method".to_string(), s(&rec.method)),
+        ("routed_source".to_string(), s(&rec.routed_source)),
+        (
+            "routed_input_tokens".to_string(),
+            n(rec.routed_input_tokens),
+        ),
+        (
+            "routed_output_tokens".to_string(),
+            n(rec.routed_output_tokens),
+        ),
+        (
+            "reference_input_tokens".to_string(),
+            n(rec.reference_input_tokens),
+        ),
+        (
+            "reference_output_tokens".to_string(),
+            n(rec.reference_output_tokens),
+        ),
+        ("judge_input_tokens".to_string(), n(rec.judge_input_tokens)),
+        (
+            "judge_output_tokens".to_string(),
+            n(rec.judge_output_tokens),
+        ),
+        (
+            "tokens_estimated".to_string(),
+            AttributeValue::Bool(rec.tokens_estimated),
+        ),
+        ("routed_cost_usd".to_string(), money(rec.routed_cost_usd)),
+        (
+            "reference_cost_usd".to_string(),
+            money(rec.reference_cost_usd),
+        ),
+        ("judge_cost_usd".to_string(), money(rec.judge_cost_usd)),
+        ("shadow_cost_usd".to_string(), money(rec.shadow_cost_usd)),
+        (
+            "prompt_truncated".to_string(),
+            AttributeValue::Bool(rec.prompt_truncated),
+        ),
+        ("pricing_version".to_string(), s(&rec.pricing_version)),
+        ("evaluator_version".to_string(), s(&rec.evaluator_version)),
+        ("ttl".to_string(), n(expires)),
+    ]);
+    if let Some(x) = rec.similarity {
+        item.insert("similarity".into(), n(decimal(x, 6)));
+    }
+    if let Some(x) = rec.judge_score {
+        item.insert("judge_score".into(), n(decimal(x, 6)));
+    }
+    if let Some(m) = &rec.judge_model {
+        item.insert("judge_model".into(), s(m));
+    }
+    if let Some(p) = &rec.prompt {
+        item.insert("prompt".into(), s(p));
+    }
+    item
+}
+
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn number<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_n().ok()).map(String::as_str)
+}
+
+/// An evaluation record item back into a record.
+pub fn record_of_item(item: &HashMap<String, AttributeValue>) -> Result<EvaluationRecord, String> {
+    let req = |k: &str| -> Result<String, String> {
+        text(item, k)
+            .map(str::to_string)
+            .ok_or_else(|| format!("no string attribute `{k}`"))
+    };
+    let tier = |k: &str| -> Result<Tier, String> { req(k)?.parse().map_err(|e| format!("{e}")) };
+    let count = |k: &str| -> Result<u64, String> {
+        number(item, k).map_or(Ok(0), |v| {
+            v.parse().map_err(|_| format!("`{k}` is not a count: {v}"))
+        })
+    };
+    let float = |k: &str| -> Result<Option<f64>, String> {
+        number(item, k)
+            .map(|v| v.parse().map_err(|_| format!("`{k}` is not a number: {v}")))
+            .transpose()
+    };
+    let money = |k: &str| -> Result<f64, String> {
+        number(item, k).map_or(Ok(0.0), |v| {
+            parse_usd_nanos(v)
+                .map(crate::records::nanos_to_usd)
+                .ok_or_else(|| format!("`{k}` is not USD: {v}"))
+        })
+    };
+    let flag = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false)
+    };
+    Ok(EvaluationRecord {
+        record: RECORD_EVALUATION.to_string(),
+        query_id: req("query_id")?,
+        ts: req("ts")?,
+        evaluated_at: req("evaluated_at")?,
+        tenant: req("tenant")?,
+        routed_model: req("routed_model")?,
+        routed_tier: tier("routed_tier")?,
+        predicted_tier: tier("predicted_tier")?,
+        decided_by: req("decided_by")?,
+        confidence: float("confidence")?.unwrap_or(0.0),
+        reference_model: req("reference_model")?,
+        reference_tier: tier("reference_tier")?,
+        verdict: req("verdict")?,
+        method: req("method")?,
+        similarity: float("similarity")?,
+        judge_score: float("judge_score")?,
+        judge_model: text(item, "judge_model").map(str::to_string),
+        routed_source: req("routed_source")?,
+        routed_input_tokens: count("routed_input_tokens")?,
+        routed_output_tokens: count("routed_output_tokens")?,
+        reference_input_tokens: count("reference_input_tokens")?,
+        reference_output_tokens: count("reference_output_tokens")?,
+        judge_input_tokens: count("judge_input_tokens")?,
+        judge_output_tokens: count("judge_output_tokens")?,
+        tokens_estimated: flag("tokens_estimated"),
+        routed_cost_usd: money("routed_cost_usd")?,
+        reference_cost_usd: money("reference_cost_usd")?,
+        judge_cost_usd: money("judge_cost_usd")?,
+        shadow_cost_usd: money("shadow_cost_usd")?,
+        prompt: text(item, "prompt").map(str::to_string),
+        prompt_truncated: flag("prompt_truncated"),
+        pricing_version: req("pricing_version")?,
+        evaluator_version: req("evaluator_version")?,
+    })
+}
+
+type UpdateParts = (
+    HashMap<String, AttributeValue>,
+    String,
+    HashMap<String, String>,
+    HashMap<String, AttributeValue>,
+);
+
+/// Key, update expression, names and values adding a record to its evaluation rollup.
+pub fn eval_rollup_update(rec: &EvaluationRecord) -> UpdateParts {
+    let key = rec.rollup_key();
+    let c = rec.counters();
+    let item_key = HashMap::from([
+        ("pk".to_string(), s(eval_rollup_pk(&key.day))),
+        ("sk".to_string(), s(eval_rollup_sk(&key))),
+    ]);
+    let sets: [(&str, AttributeValue); 6] = [
+        ("record", s(RECORD_EVAL_ROLLUP)),
+        ("day", s(&key.day)),
+        ("tenant", s(&key.tenant)),
+        ("tier", s(key.tier.as_str())),
+        ("model", s(&key.model)),
+        ("reference_model", s(&key.reference_model)),
+    ];
+    let mut adds: Vec<(String, AttributeValue)> = vec![
+        ("evaluations".into(), n(c.evaluations)),
+        ("equivalent".into(), n(c.equivalent)),
+        ("worse".into(), n(c.worse)),
+        ("better".into(), n(c.better)),
+        ("similarity_sum".into(), n(decimal(c.similarity_sum, 6))),
+        ("similarity_count".into(), n(c.similarity_count)),
+        ("judge_score_sum".into(), n(decimal(c.judge_score_sum, 6))),
+        ("judge_count".into(), n(c.judge_count)),
+        (
+            "shadow_cost_usd".into(),
+            n(nanos_to_decimal(c.shadow_cost_nanos)),
+        ),
+        ("shadow_input_tokens".into(), n(c.shadow_input_tokens)),
+        ("shadow_output_tokens".into(), n(c.shadow_output_tokens)),
+    ];
+    for (method, count) in &c.methods {
+        adds.push((format!("method_{method}"), n(count)));
+    }
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut set_parts = Vec::new();
+    for (i, (name, value)) in sets.into_iter().enumerate() {
+        names.insert(format!("#s{i}"), name.to_string());
+        values.insert(format!(":s{i}"), value);
+        set_parts.push(format!("#s{i} = :s{i}"));
+    }
+    let mut add_parts = Vec::new();
+    for (i, (name, value)) in adds.into_iter().enumerate() {
+        names.insert(format!("#a{i}"), name);
+        values.insert(format!(":a{i}"), value);
+        add_parts.push(format!("#a{i} :a{i}"));
+    }
+    let expr = format!("SET {} ADD {}", set_parts.join(", "), add_parts.join(", "));
+    (item_key, expr, names, values)
+}
+
+/// An evaluation rollup item back into a row.
+pub fn eval_rollup_row(item: &HashMap<String, AttributeValue>) -> Result<EvalRollupRow, String> {
+    let req = |k: &str| -> Result<String, String> {
+        text(item, k)
+            .map(str::to_string)
+            .ok_or_else(|| format!("no string attribute `{k}`"))
+    };
+    let count = |k: &str| -> Result<u64, String> {
+        number(item, k).map_or(Ok(0), |v| {
+            v.parse().map_err(|_| format!("`{k}` is not a count: {v}"))
+        })
+    };
+    let float = |k: &str| -> Result<f64, String> {
+        number(item, k).map_or(Ok(0.0), |v| {
+            v.parse().map_err(|_| format!("`{k}` is not a number: {v}"))
+        })
+    };
+    let mut methods = std::collections::BTreeMap::new();
+    for (k, v) in item {
+        if let Some(m) = k.strip_prefix("method_") {
+            let c: u64 = v
+                .as_n()
+                .ok()
+                .and_then(|x| x.parse().ok())
+                .ok_or_else(|| format!("`{k}` is not a count"))?;
+            methods.insert(m.to_string(), c);
+        }
+    }
+    Ok(EvalRollupRow {
+        key: EvalRollupKey {
+            day: req("day")?,
+            tenant: req("tenant")?,
+            tier: req("tier")?.parse().map_err(|e| format!("{e}"))?,
+            model: req("model")?,
+            reference_model: req("reference_model")?,
+        },
+        counters: VerdictCounters {
+            evaluations: count("evaluations")?,
+            equivalent: count("equivalent")?,
+            worse: count("worse")?,
+            better: count("better")?,
+            similarity_sum: float("similarity_sum")?,
+            similarity_count: count("similarity_count")?,
+            judge_score_sum: float("judge_score_sum")?,
+            judge_count: count("judge_count")?,
+            shadow_cost_nanos: number(item, "shadow_cost_usd").map_or(Ok(0), |v| {
+                parse_usd_nanos(v).ok_or_else(|| format!("`shadow_cost_usd` is not USD: {v}"))
+            })?,
+            shadow_input_tokens: count("shadow_input_tokens")?,
+            shadow_output_tokens: count("shadow_output_tokens")?,
+            methods,
+        },
+    })
+}
+
+/// Reads the evaluation rollups of `days` (`YYYY-MM-DD`), of one tenant or all: one paginated
+/// `Query` per day. Cost: O(days x tenants x models) items.
+pub async fn read_eval_rollups(
+    client: &Client,
+    table: &str,
+    days: &[String],
+    tenant: Option<&str>,
+) -> Result<Vec<EvalRollupRow>, StoreError> {
+    let mut rows = Vec::new();
+    for day in days {
+        let mut start = None;
+        loop {
+            let mut q = client
+                .query()
+                .table_name(table)
+                .expression_attribute_values(":pk", s(eval_rollup_pk(day)))
+                .set_exclusive_start_key(start.take());
+            q = match tenant {
+                Some(t) => q
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :t)")
+                    .expression_attribute_values(":t", s(format!("{t}#"))),
+                None => q.key_condition_expression("pk = :pk"),
+            };
+            let out = q.send().await.map_err(|e| store_error(SERVICE, &e))?;
+            for item in out.items() {
+                rows.push(
+                    eval_rollup_row(item).map_err(|d| {
+                        rejected(format!("malformed evaluation rollup on {day}: {d}"))
+                    })?,
+                );
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Reads the evaluation records of queries whose day is in `from..=to` (`YYYY-MM-DD`), of one
+/// tenant or all: a filtered, paginated `Scan` of the table (records are keyed by query id).
+pub async fn read_evaluations(
+    client: &Client,
+    table: &str,
+    from: &str,
+    to: &str,
+    tenant: Option<&str>,
+) -> Result<Vec<EvaluationRecord>, StoreError> {
+    let mut records = Vec::new();
+    let mut start = None;
+    loop {
+        let mut scan = client
+            .scan()
+            .table_name(table)
+            .filter_expression(match tenant {
+                Some(_) => "#r = :rec AND #d BETWEEN :from AND :to AND #t = :tenant",
+                None => "#r = :rec AND #d BETWEEN :from AND :to",
+            })
+            .expression_attribute_names("#r", "record")
+            .expression_attribute_names("#d", "day")
+            .expression_attribute_values(":rec", s(RECORD_EVALUATION))
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
+            .set_exclusive_start_key(start.take());
+        if let Some(t) = tenant {
+            scan = scan
+                .expression_attribute_names("#t", "tenant")
+                .expression_attribute_values(":tenant", s(t));
+        }
+        let out = scan.send().await.map_err(|e| store_error(SERVICE, &e))?;
+        for item in out.items() {
+            records.push(
+                record_of_item(item)
+                    .map_err(|d| rejected(format!("malformed evaluation record: {d}")))?,
+            );
+        }
+        match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => break,
+        }
+    }
+    records.sort_by(|a, b| {
+        (a.ts.as_str(), a.query_id.as_str()).cmp(&(b.ts.as_str(), b.query_id.as_str()))
+    });
+    Ok(records)
+}
+
+/// The label export (`tierwise labels`): the verdicts of `from..=to` as routing-benchmark rows
+/// (JSON lines) on `out`.
+pub async fn export_labels(
+    client: &Client,
+    table: &str,
+    from: &str,
+    to: &str,
+    tenant: Option<&str>,
+    out: &mut impl std::io::Write,
+) -> Result<LabelExportSummary, StoreError> {
+    let records = read_evaluations(client, table, from, to, tenant).await?;
+    write_labels(&records, out).map_err(|e| rejected(format!("writing labels: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::{EVALUATOR_VERSION, ROUTED_FROM_SAMPLE};
+
+    fn record() -> EvaluationRecord {
+        EvaluationRecord {
+            record: RECORD_EVALUATION.into(),
+            query_id: "q-1".into(),
+            ts: "2026-11-28T10:00:00.000Z".into(),
+            evaluated_at: "2026-11-28T10:00:03.000Z".into(),
+            tenant: "acme".into(),
+            routed_model: "deepseek/deepseek-v3".into(),
+            routed_tier: Tier::Tier1,
+            predicted_tier: Tier::Tier2,
+            decided_by: "rule:math".into(),
+            confidence: 0.875,
+            reference_model: "openai/gpt-4o".into(),
+            reference_tier: Tier::Tier3,
+            verdict: "worse".into(),
+            method: "judge".into(),
+            similarity: Some(0.5),
+            judge_score: Some(0.75),
+            judge_model: Some("anthropic/claude-opus-4.7".into()),
+            routed_source: ROUTED_FROM_SAMPLE.into(),
+            routed_input_tokens: 10,
+            routed_output_tokens: 5,
+            reference_input_tokens: 10,
+            reference_output_tokens: 7,
+            judge_input_tokens: 300,
+            judge_output_tokens: 9,
+            tokens_estimated: true,
+            routed_cost_usd: 0.0000028,
+            reference_cost_usd: 0.000095,
+            judge_cost_usd: 0.001725,
+            shadow_cost_usd: 0.00182,
+            prompt: Some("Q?".into()),
+            prompt_truncated: true,
+            pricing_version: "2026-11-01".into(),
+            evaluator_version: EVALUATOR_VERSION.into(),
+        }
+    }
+
+    #[test]
+    fn record_items_round_trip() {
+        let rec = record();
+        let item = evaluation_item(&rec, Duration::from_secs(86_400));
+        assert_eq!(item["pk"].as_s().unwrap(), "Q#q-1");
+        assert_eq!(item["sk"].as_s().unwrap(), "eval");
+        assert_eq!(item["record"].as_s().unwrap(), "evaluation");
+        assert_eq!(item["shadow_cost_usd"].as_n().unwrap(), "0.00182");
+        let ts = crate::records::Timestamp::parse_unix(&rec.ts).unwrap();
+        assert_eq!(item["ttl"].as_n().unwrap(), &(ts + 86_400).to_string());
+        assert_eq!(record_of_item(&item).unwrap(), rec);
+        let mut bare = item.clone();
+        bare.remove("routed_model");
+        assert!(record_of_item(&bare).unwrap_err().contains("routed_model"));
+    }
+
+    #[test]
+    fn rollup_update_adds_the_counters() {
+        let rec = record();
+        let (key, expr, names, values) = eval_rollup_update(&rec);
+        assert_eq!(key["pk"].as_s().unwrap(), "EVALROLLUP#2026-11-28");
+        assert_eq!(
+            key["sk"].as_s().unwrap(),
+            "acme#tier1#deepseek/deepseek-v3#openai/gpt-4o"
+        );
+        assert!(expr.starts_with("SET ") && expr.contains(" ADD "));
+        // The item the update makes, read back.
+        let mut item: HashMap<String, AttributeValue> = HashMap::new();
+        for (placeholder, name) in &names {
+            let v = values[&placeholder.replacen('#', ":", 1)].clone();
+            item.insert(name.clone(), v);
+        }
+        let row = eval_rollup_row(&item).unwrap();
+        assert_eq!(row.key, rec.rollup_key());
+        let c = row.counters;
+        assert_eq!((c.evaluations, c.worse, c.judge_count), (1, 1, 1));
+        assert_eq!(c.shadow_cost_nanos, 1_820_000);
+        assert_eq!(c.methods.get("judge"), Some(&1));
+        assert_eq!((c.shadow_input_tokens, c.shadow_output_tokens), (310, 16));
+        assert!((c.similarity_sum - 0.5).abs() < 1e-12);
+    }
+}
