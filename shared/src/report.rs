@@ -265,12 +265,39 @@ pub struct LatencySummary {
     pub mean: f64,
 }
 
-/// Shadow evaluation over the range. Only the sample count for now: verdicts come from the
-/// evaluator's records.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Shadow evaluation over the range: the samples the router sent, and the evaluator's
+/// verdicts on them (from its verdict rollups; absent from export-based reports, which read
+/// cost records only).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShadowLine {
     /// Queries sampled for shadow evaluation.
     pub samples: u64,
+    /// Samples evaluated (equivalent + worse + better).
+    #[serde(default)]
+    pub evaluations: u64,
+    #[serde(default)]
+    pub equivalent: u64,
+    #[serde(default)]
+    pub worse: u64,
+    #[serde(default)]
+    pub better: u64,
+    /// (equivalent + better) / evaluations; `null` without evaluations.
+    #[serde(default)]
+    pub agreement_rate: Option<f64>,
+    /// What shadow evaluation cost (reference, routed and judge calls): apart from
+    /// `cost_usd`, which is user traffic only.
+    #[serde(default)]
+    pub shadow_cost_usd: f64,
+    /// Per routed tier: evaluations and agreement rate.
+    #[serde(default)]
+    pub tiers: BTreeMap<String, ShadowTierLine>,
+}
+
+/// One tier's shadow verdicts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShadowTierLine {
+    pub evaluations: u64,
+    pub agreement_rate: Option<f64>,
 }
 
 /// The cost report (JSON body of the reporter and output of `tierwise report`).
@@ -345,6 +372,9 @@ pub struct ReportBuilder {
     models: BTreeMap<String, ModelAcc>,
     total: Counters,
     rows_read: u64,
+    /// Verdict counters: all, and per tier.
+    verdicts: crate::evaluation::VerdictCounters,
+    tier_verdicts: [crate::evaluation::VerdictCounters; 3],
 }
 
 impl ReportBuilder {
@@ -363,7 +393,22 @@ impl ReportBuilder {
             models: BTreeMap::new(),
             total: Counters::default(),
             rows_read: 0,
+            verdicts: Default::default(),
+            tier_verdicts: Default::default(),
         }
+    }
+
+    /// Adds an evaluator verdict rollup row (same day and tenant filters as [`Self::add`]).
+    pub fn add_evaluations(&mut self, row: &crate::evaluation::EvalRollupRow) {
+        if self.tenant.as_ref().is_some_and(|t| *t != row.key.tenant) {
+            return;
+        }
+        if self.days.binary_search(&row.key.day).is_err() {
+            return;
+        }
+        self.rows_read += 1;
+        self.verdicts.add(&row.counters);
+        self.tier_verdicts[row.key.tier.index()].add(&row.counters);
     }
 
     /// Adds a row; rows of days outside the range, or of another tenant when the report is for
@@ -500,6 +545,26 @@ impl ReportBuilder {
             groups,
             shadow: ShadowLine {
                 samples: total.shadow_samples,
+                evaluations: self.verdicts.evaluations,
+                equivalent: self.verdicts.equivalent,
+                worse: self.verdicts.worse,
+                better: self.verdicts.better,
+                agreement_rate: self.verdicts.agreement_rate().map(|a| round_to(a, 6)),
+                shadow_cost_usd: nanos_to_usd(self.verdicts.shadow_cost_nanos),
+                tiers: Tier::ALL
+                    .iter()
+                    .filter(|t| self.tier_verdicts[t.index()].evaluations > 0)
+                    .map(|t| {
+                        let v = &self.tier_verdicts[t.index()];
+                        (
+                            t.as_str().to_string(),
+                            ShadowTierLine {
+                                evaluations: v.evaluations,
+                                agreement_rate: v.agreement_rate().map(|a| round_to(a, 6)),
+                            },
+                        )
+                    })
+                    .collect(),
             },
             rows_read: self.rows_read,
         }
@@ -694,6 +759,18 @@ fn headline(r: &Report) -> Vec<(&'static str, String)> {
             ),
         ),
         ("Shadow samples", fmt_count(r.shadow.samples)),
+        (
+            "Shadow agreement",
+            match r.shadow.agreement_rate {
+                Some(a) => format!(
+                    "{:.1}% of {} evaluated (shadow spend {})",
+                    a * 100.0,
+                    fmt_count(r.shadow.evaluations),
+                    fmt_usd(r.shadow.shadow_cost_usd)
+                ),
+                None => "no evaluations".to_string(),
+            },
+        ),
         ("Rows read", fmt_count(r.rows_read)),
     ]
 }
@@ -1521,6 +1598,54 @@ mod tests {
     }
 
     #[test]
+    fn verdict_rollups_give_agreement_and_shadow_spend_apart_from_user_cost() {
+        use crate::evaluation::{EvalRollupKey, EvalRollupRow, VerdictCounters};
+        let p = params("2026-11-01", "2026-11-02", Some("acme"), None);
+        let mut b = ReportBuilder::new(&p);
+        let v =
+            |day: &str, tenant: &str, tier: Tier, eq: u64, worse: u64, better: u64| EvalRollupRow {
+                key: EvalRollupKey {
+                    day: day.into(),
+                    tenant: tenant.into(),
+                    tier,
+                    model: "m".into(),
+                    reference_model: "openai/gpt-4o".into(),
+                },
+                counters: VerdictCounters {
+                    evaluations: eq + worse + better,
+                    equivalent: eq,
+                    worse,
+                    better,
+                    shadow_cost_nanos: 1_500_000,
+                    ..VerdictCounters::default()
+                },
+            };
+        b.add_evaluations(&v("2026-11-01", "acme", Tier::Tier1, 18, 1, 1));
+        b.add_evaluations(&v("2026-11-02", "acme", Tier::Tier2, 9, 1, 0));
+        // Another tenant and a day out of range are not counted.
+        b.add_evaluations(&v("2026-11-02", "other", Tier::Tier1, 0, 50, 0));
+        b.add_evaluations(&v("2026-11-03", "acme", Tier::Tier1, 0, 50, 0));
+        let r = b.finish();
+        assert_eq!(
+            (
+                r.shadow.evaluations,
+                r.shadow.equivalent,
+                r.shadow.worse,
+                r.shadow.better
+            ),
+            (30, 27, 2, 1)
+        );
+        assert_eq!(r.shadow.agreement_rate, Some(round_to(28.0 / 30.0, 6)));
+        assert_eq!(r.shadow.shadow_cost_usd, 0.003);
+        assert_eq!(r.shadow.tiers["tier1"].agreement_rate, Some(0.95));
+        assert_eq!(r.shadow.tiers["tier2"].evaluations, 10);
+        assert!(!r.shadow.tiers.contains_key("tier3"));
+        // Shadow spend is not user traffic.
+        assert_eq!(r.cost_usd, 0.0);
+        assert!(render_table(&r).contains("93.3% of 30 evaluated"));
+    }
+
+    #[test]
     fn valid_params_parse() {
         let p = params("2026-11-01", "2026-11-03", Some("acme"), Some("tier"));
         assert_eq!(p.from, time::macros::date!(2026 - 11 - 01));
@@ -1623,7 +1748,13 @@ mod tests {
         assert_eq!(r.classifier_share, Some(0.6));
         assert_eq!(r.upstream_error_rate, Some(0.1));
         assert_eq!((r.input_tokens, r.output_tokens), (1_000, 2_000));
-        assert_eq!(r.shadow, ShadowLine { samples: 1 });
+        assert_eq!(
+            r.shadow,
+            ShadowLine {
+                samples: 1,
+                ..ShadowLine::default()
+            }
+        );
         // 10 samples: rank 5 is in bucket 4 (<= 5 ms), rank 10 in bucket 17 (<= 150 ms).
         assert_eq!(
             r.router_ms,
@@ -1873,7 +2004,9 @@ mod tests {
         assert_eq!(v["models"][DS]["queries"], 7);
         assert_eq!(v["models"][DS]["cost_usd"], 0.0007);
         assert_eq!(v["models"][DS]["tier"], "tier1");
-        assert_eq!(v["shadow"], serde_json::json!({"samples": 1}));
+        assert_eq!(v["shadow"]["samples"], 1);
+        assert_eq!(v["shadow"]["evaluations"], 0);
+        assert!(v["shadow"]["agreement_rate"].is_null());
         assert_eq!(v["router_ms"]["p99"], 150.0);
         let back: Report = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);

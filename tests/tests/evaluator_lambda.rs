@@ -72,11 +72,6 @@ impl Stack {
                 "5000".to_string(),
             ),
             ("TIERWISE_LEASE_SECS".to_string(), "60".to_string()),
-            // A provider key in the environment is not a setting.
-            (
-                "TIERWISE_OPENROUTER_API_KEY".to_string(),
-                "sk-test".to_string(),
-            ),
         ];
         for (k, v) in extra {
             vars.push((k.to_string(), v.to_string()));

@@ -9,6 +9,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tierwise::api::ApiError;
 use tierwise::aws::dynamo::read_rollups;
+use tierwise::aws::evaluations::read_eval_rollups;
 use tierwise::lambda::{error_response, json_response, now_ms, route_path};
 use tierwise::metrics::{Emf, Unit};
 use tierwise::report::{ReportBuilder, ReportParams};
@@ -102,9 +103,28 @@ impl App {
                 ApiError::internal()
             }
         })?;
+        // The evaluator's verdicts: one Query per day on their own partition.
+        let verdicts = read_eval_rollups(
+            &self.ddb,
+            &self.table,
+            &params.day_strings(),
+            params.tenant.as_deref(),
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading verdict rollups failed");
+            if e.is_retryable() {
+                ApiError::unavailable("the cost table could not be read; retry later")
+            } else {
+                ApiError::internal()
+            }
+        })?;
         let mut builder = ReportBuilder::new(&params);
         for row in &rows {
             builder.add(row);
+        }
+        for row in &verdicts {
+            builder.add_evaluations(row);
         }
         let report = builder.finish();
         let ms = started.elapsed().as_secs_f64() * 1e3;

@@ -446,17 +446,31 @@ fn read_table_rollups(
             max_attempts: 3,
         })
         .await;
-        tierwise::aws::dynamo::read_rollups(
-            &tierwise::aws::dynamodb_client(&sdk),
+        let client = tierwise::aws::dynamodb_client(&sdk);
+        let days = params.day_strings();
+        let rows = tierwise::aws::dynamo::read_rollups(
+            &client,
             &table,
-            &params.day_strings(),
+            &days,
             params.tenant.as_deref(),
             8,
         )
-        .await
+        .await?;
+        let verdicts = tierwise::aws::evaluations::read_eval_rollups(
+            &client,
+            &table,
+            &days,
+            params.tenant.as_deref(),
+        )
+        .await?;
+        anyhow::Ok((rows, verdicts))
     })?;
+    let (rows, verdicts) = rows;
     for row in &rows {
         builder.add(row);
+    }
+    for row in &verdicts {
+        builder.add_evaluations(row);
     }
     Ok(())
 }
