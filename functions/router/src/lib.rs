@@ -199,13 +199,18 @@ impl App {
         Reply::Done(res.unwrap_or_else(|e| self.error_response(&e)))
     }
 
-    /// The breakers' view for routing, refreshed (and half-open models' probes claimed)
-    /// when stale.
-    async fn health(&self) -> &dyn HealthView {
+    /// The breakers' view for routing, refreshed when stale. For a proxied request
+    /// (`probe`), half-open models' probes are claimed too; a decision-only request never
+    /// claims one: its outcome would never come back to close or reopen the breaker.
+    async fn health(&self, probe: bool) -> &dyn HealthView {
         match &self.proxy {
-            Some(p) => {
+            Some(p) if probe => {
                 let ids: Vec<&str> = self.model_ids.iter().map(String::as_str).collect();
                 p.health.prepare(&ids).await;
+                &p.health
+            }
+            Some(p) => {
+                p.health.refresh().await;
                 &p.health
             }
             None => &AllHealthy,
@@ -232,7 +237,7 @@ impl App {
         }
         let chat = ChatRequest::parse(body, cap.as_deref())?;
         let deadline = self.deadline(&req);
-        let _ = self.health().await;
+        let _ = self.health(true).await;
         let reply = self
             .service
             .chat(proxy, chat, query_id.as_deref(), deadline)
@@ -363,7 +368,7 @@ impl App {
         }
         let route_req: RouteRequest = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-        let health = self.health().await;
+        let health = self.health(false).await;
         let routed = self
             .service
             .route(&route_req, query_id.as_deref(), health)

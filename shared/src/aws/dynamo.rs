@@ -18,10 +18,10 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
-use super::store_error;
+use super::{UpdateParts, attr_n as n, attr_s as s, put_and_update, store_error};
 use crate::records::{
     CostRecord, Counters, LATENCY_BUCKETS, RECORD_COST, RECORD_ROLLUP, RollupRow, decimal,
     latency_attr, nanos_to_decimal, usd_to_nanos,
@@ -69,30 +69,13 @@ impl DynamoCostStore {
     }
 
     fn transaction(&self, rec: &CostRecord) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected {
-            service: SERVICE,
-            detail: e.to_string(),
-        };
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(cost_item(rec, self.ttl)))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(build)?;
-        let (key, expr, names, values) = rollup_update(rec, self.shards);
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(expr)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(build)?;
-        Ok(vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().update(update).build(),
-        ])
+            .build();
+        put_and_update(&self.table, put, rollup_update(rec, self.shards))
     }
 }
 
@@ -315,14 +298,6 @@ fn backoff(query_id: &str, attempt: u32) -> Duration {
     Duration::from_millis(1 + h % cap)
 }
 
-fn n(x: impl ToString) -> AttributeValue {
-    AttributeValue::N(x.to_string())
-}
-
-fn s(x: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(x.into())
-}
-
 /// The record as a DynamoDB item.
 pub fn cost_item(rec: &CostRecord, ttl: Duration) -> HashMap<String, AttributeValue> {
     let expires = crate::records::Timestamp::parse_unix(&rec.ts)
@@ -405,13 +380,6 @@ fn attempt_value(a: &crate::records::Attempt) -> AttributeValue {
     }
     AttributeValue::M(m)
 }
-
-type UpdateParts = (
-    HashMap<String, AttributeValue>,
-    String,
-    HashMap<String, String>,
-    HashMap<String, AttributeValue>,
-);
 
 /// Key, update expression, names and values adding a record to its rollup. Every attribute
 /// name goes through a placeholder (several are DynamoDB reserved words).

@@ -23,10 +23,10 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::dynamo::cost_pk;
-use super::store_error;
+use super::{UpdateParts, attr_n as n, attr_s as s, put_and_update, store_error};
 use crate::config::Tier;
 use crate::evaluation::{
     Claim, EvalRollupKey, EvalRollupRow, EvaluationRecord, EvaluationStore, LabelExportSummary,
@@ -54,14 +54,6 @@ pub fn eval_rollup_sk(key: &EvalRollupKey) -> String {
         "{}#{}#{}#{}",
         key.tenant, key.tier, key.model, key.reference_model
     )
-}
-
-fn s(x: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(x.into())
-}
-
-fn n(x: impl ToString) -> AttributeValue {
-    AttributeValue::N(x.to_string())
 }
 
 fn rejected(detail: impl Into<String>) -> StoreError {
@@ -131,7 +123,6 @@ impl DynamoEvaluationStore {
         rec: &EvaluationRecord,
         owner: &str,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let build = |e: aws_sdk_dynamodb::error::BuildError| rejected(e.to_string());
         let mut item = evaluation_item(rec, self.ttl);
         item.insert("owner".into(), s(owner));
         let put = Put::builder()
@@ -142,21 +133,8 @@ impl DynamoEvaluationStore {
             .expression_attribute_names("#ow", "owner")
             .expression_attribute_values(":claimed", s(STATUS_CLAIMED))
             .expression_attribute_values(":me", s(owner))
-            .build()
-            .map_err(build)?;
-        let (key, expr, names, values) = eval_rollup_update(rec);
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(expr)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(build)?;
-        Ok(vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().update(update).build(),
-        ])
+            .build();
+        put_and_update(&self.table, put, eval_rollup_update(rec))
     }
 }
 
@@ -472,13 +450,6 @@ pub fn record_of_item(item: &HashMap<String, AttributeValue>) -> Result<Evaluati
         evaluator_version: req("evaluator_version")?,
     })
 }
-
-type UpdateParts = (
-    HashMap<String, AttributeValue>,
-    String,
-    HashMap<String, String>,
-    HashMap<String, AttributeValue>,
-);
 
 /// Key, update expression, names and values adding a record to its evaluation rollup.
 pub fn eval_rollup_update(rec: &EvaluationRecord) -> UpdateParts {

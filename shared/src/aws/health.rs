@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::store_error;
+use super::{attr_n as n, attr_s as s, store_error};
 use crate::health::{BreakerState, HealthStore};
 use crate::store::StoreError;
 
@@ -63,14 +63,6 @@ impl DynamoHealthStore {
             ("sk".to_string(), s(model)),
         ])
     }
-}
-
-fn s(x: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(x.into())
-}
-
-fn n(x: u64) -> AttributeValue {
-    AttributeValue::N(x.to_string())
 }
 
 /// Epoch seconds of `ms`, rounded up (DynamoDB TTL is in seconds).

@@ -102,6 +102,53 @@ pub fn timeout_config(call: &AwsCallSettings) -> TimeoutConfig {
 
 /// Maps an SDK error (after the SDK's retries) to a [`StoreError`]. The detail is for logs
 /// only: it never reaches a caller.
+/// Key, update expression, attribute names and values of an `UpdateItem` (a rollup increment).
+pub type UpdateParts = (
+    std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    String,
+    std::collections::HashMap<String, String>,
+    std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+);
+
+/// A DynamoDB string attribute.
+pub(crate) fn attr_s(x: impl Into<String>) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(x.into())
+}
+
+/// A DynamoDB number attribute.
+pub(crate) fn attr_n(x: impl ToString) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::N(x.to_string())
+}
+
+/// The two items of a record-and-rollup transaction: the (conditional) `put` of the record and
+/// the `ADD` of `rollup` on `table`.
+pub(crate) fn put_and_update(
+    table: &str,
+    put: Result<aws_sdk_dynamodb::types::Put, aws_sdk_dynamodb::error::BuildError>,
+    rollup: UpdateParts,
+) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, StoreError> {
+    use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+    let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected {
+        service: "DynamoDB",
+        detail: e.to_string(),
+    };
+    let (key, expr, names, values) = rollup;
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .update_expression(expr)
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(build)?;
+    Ok(vec![
+        TransactWriteItem::builder()
+            .put(put.map_err(build)?)
+            .build(),
+        TransactWriteItem::builder().update(update).build(),
+    ])
+}
+
 pub(crate) fn store_error<E>(service: &'static str, err: &SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata,
