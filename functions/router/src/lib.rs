@@ -84,9 +84,15 @@ impl App {
         }
         let loading = std::thread::spawn(move || Router::with_pool(pool));
         let sdk = tierwise::aws::sdk_config(&settings.aws).await;
-        // Provider keys (Secrets Manager / SSM / env) while the model loads; never logged.
-        let endpoints = if settings.proxy.enabled {
-            Some(tierwise::aws::secrets::load_endpoints(&key_pool, &sdk).await?)
+        // While the model loads: the provider keys (Secrets Manager / SSM / env; never logged)
+        // and the breakers' first snapshot, so the first request pays for neither.
+        let proxy = if settings.proxy.enabled {
+            let health = build_health(&sdk, settings)?;
+            let (endpoints, ()) = tokio::join!(
+                tierwise::aws::secrets::load_endpoints(&key_pool, &sdk),
+                health.refresh()
+            );
+            Some(assemble_proxy(endpoints?, health, settings)?)
         } else {
             None
         };
@@ -94,10 +100,6 @@ impl App {
             .join()
             .map_err(|_| anyhow::anyhow!("router loader panicked"))??;
         let service = build_service(router, &sdk, &sdk, settings);
-        let proxy = match endpoints {
-            Some(e) => Some(build_proxy(e, &sdk, settings)?),
-            None => None,
-        };
         Ok(App::new(
             service,
             settings.log_query_text,
@@ -514,6 +516,28 @@ pub fn build_proxy(
     dynamo: &SdkConfig,
     settings: &RouterSettings,
 ) -> anyhow::Result<Proxy> {
+    assemble_proxy(endpoints, build_health(dynamo, settings)?, settings)
+}
+
+/// The shared circuit breakers on the table (nothing loaded yet).
+pub fn build_health(dynamo: &SdkConfig, settings: &RouterSettings) -> anyhow::Result<Health> {
+    let p = &settings.proxy;
+    let breakers = BreakerSettings {
+        failure_threshold: p.breaker_failures,
+        window: p.breaker_window,
+        cooldown: p.breaker_cooldown,
+        ..BreakerSettings::default()
+    };
+    breakers.validate()?;
+    let store = DynamoHealthStore::new(tierwise::aws::dynamodb_client(dynamo), &settings.table);
+    Ok(SharedHealth::new(store, breakers))
+}
+
+fn assemble_proxy(
+    endpoints: tierwise::upstream::Endpoints,
+    health: Health,
+    settings: &RouterSettings,
+) -> anyhow::Result<Proxy> {
     let p = &settings.proxy;
     let upstream = HttpUpstream::new(
         endpoints,
@@ -523,17 +547,9 @@ pub fn build_proxy(
             ..UpstreamSettings::default()
         },
     )?;
-    let breakers = BreakerSettings {
-        failure_threshold: p.breaker_failures,
-        window: p.breaker_window,
-        cooldown: p.breaker_cooldown,
-        ..BreakerSettings::default()
-    };
-    breakers.validate()?;
-    let store = DynamoHealthStore::new(tierwise::aws::dynamodb_client(dynamo), &settings.table);
     Ok(ChatProxy {
         upstream,
-        health: SharedHealth::new(store, breakers),
+        health,
         settings: ProxySettings {
             attempts_per_model: p.attempts_per_model,
             attempt_timeout: p.attempt_timeout,
