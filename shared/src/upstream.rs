@@ -410,6 +410,25 @@ impl HttpUpstream {
     }
 
     /// Reads a non-2xx answer's body (bounded in size and by `deadline`) and classifies it.
+    /// Sends the call; a non-2xx answer is read (bounded) and classified into the error.
+    async fn open(
+        &self,
+        call: &ChatCall<'_>,
+        deadline: tokio::time::Instant,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let response = self.send(call, deadline).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let error = self.failed(response, deadline).await;
+        tracing::debug!(
+            provider = call.provider,
+            kind = error.kind(),
+            "upstream error"
+        );
+        Err(error)
+    }
+
     async fn failed(
         &self,
         response: reqwest::Response,
@@ -452,16 +471,7 @@ impl ChatUpstream for HttpUpstream {
     async fn complete(&self, call: ChatCall<'_>) -> Result<Completion, UpstreamError> {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + call.deadline;
-        let response = self.send(&call, deadline).await?;
-        if !response.status().is_success() {
-            let error = self.failed(response, deadline).await;
-            tracing::debug!(
-                provider = call.provider,
-                kind = error.kind(),
-                "upstream error"
-            );
-            return Err(error);
-        }
+        let response = self.open(&call, deadline).await?;
         let status = response.status().as_u16();
         let (retry_after, content_type) = head_of(response.headers());
         let mut stream = response.bytes_stream();
@@ -507,16 +517,7 @@ impl ChatUpstream for HttpUpstream {
     async fn stream(&self, call: ChatCall<'_>) -> Result<ChatStream, UpstreamError> {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + call.deadline;
-        let response = self.send(&call, deadline).await?;
-        if !response.status().is_success() {
-            let error = self.failed(response, deadline).await;
-            tracing::debug!(
-                provider = call.provider,
-                kind = error.kind(),
-                "upstream error"
-            );
-            return Err(error);
-        }
+        let response = self.open(&call, deadline).await?;
         let status = response.status().as_u16();
         let (retry_after, content_type) = head_of(response.headers());
         let json_answer = content_type

@@ -87,38 +87,22 @@ impl App {
             q.first("group_by"),
         )
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let rows = read_rollups(
-            &self.ddb,
-            &self.table,
-            &params.day_strings(),
-            params.tenant.as_deref(),
-            self.concurrency,
-        )
-        .await
-        .map_err(|e| {
+        // Cost rollups and the evaluator's verdict rollups (their own partition), read together.
+        let days = params.day_strings();
+        let tenant = params.tenant.as_deref();
+        let (rows, verdicts) = tokio::join!(
+            read_rollups(&self.ddb, &self.table, &days, tenant, self.concurrency),
+            read_eval_rollups(&self.ddb, &self.table, &days, tenant),
+        );
+        let read_failed = |e: tierwise::store::StoreError| {
             tracing::error!(error = %e, "reading rollups failed");
             if e.is_retryable() {
                 ApiError::unavailable("the cost table could not be read; retry later")
             } else {
                 ApiError::internal()
             }
-        })?;
-        // The evaluator's verdicts: one Query per day on their own partition.
-        let verdicts = read_eval_rollups(
-            &self.ddb,
-            &self.table,
-            &params.day_strings(),
-            params.tenant.as_deref(),
-        )
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading verdict rollups failed");
-            if e.is_retryable() {
-                ApiError::unavailable("the cost table could not be read; retry later")
-            } else {
-                ApiError::internal()
-            }
-        })?;
+        };
+        let (rows, verdicts) = (rows.map_err(read_failed)?, verdicts.map_err(read_failed)?);
         let mut builder = ReportBuilder::new(&params);
         for row in &rows {
             builder.add(row);

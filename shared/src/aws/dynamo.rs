@@ -21,7 +21,9 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
-use super::{UpdateParts, attr_n as n, attr_s as s, put_and_update, store_error};
+use super::{
+    UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add, store_error,
+};
 use crate::records::{
     CostRecord, Counters, LATENCY_BUCKETS, RECORD_COST, RECORD_ROLLUP, RollupRow, decimal,
     latency_attr, nanos_to_decimal, usd_to_nanos,
@@ -162,57 +164,16 @@ pub async fn read_rollups(
     tenant: Option<&str>,
     concurrency: usize,
 ) -> Result<Vec<RollupRow>, StoreError> {
-    let mut rows = Vec::new();
-    for chunk in days.chunks(concurrency.max(1)) {
-        let mut set = tokio::task::JoinSet::new();
-        for day in chunk {
-            let (client, table, day) = (client.clone(), table.to_string(), day.clone());
-            let tenant = tenant.map(str::to_string);
-            set.spawn(async move { read_day(&client, &table, &day, tenant.as_deref()).await });
-        }
-        while let Some(res) = set.join_next().await {
-            let day_rows = res.map_err(|_| StoreError::Unavailable {
-                service: SERVICE,
-                detail: "rollup reader task failed".into(),
-            })??;
-            rows.extend(day_rows);
-        }
-    }
-    Ok(rows)
-}
-
-async fn read_day(
-    client: &Client,
-    table: &str,
-    day: &str,
-    tenant: Option<&str>,
-) -> Result<Vec<RollupRow>, StoreError> {
-    let mut rows = Vec::new();
-    let mut start = None;
-    loop {
-        let mut q = client
-            .query()
-            .table_name(table)
-            .expression_attribute_values(":pk", s(rollup_pk(day)))
-            .set_exclusive_start_key(start.take());
-        q = match tenant {
-            Some(t) => q
-                .key_condition_expression("pk = :pk AND begins_with(sk, :t)")
-                .expression_attribute_values(":t", s(format!("{t}#"))),
-            None => q.key_condition_expression("pk = :pk"),
-        };
-        let out = q.send().await.map_err(|e| store_error(SERVICE, &e))?;
-        for item in out.items() {
-            rows.push(rollup_row(item).map_err(|detail| StoreError::Rejected {
-                service: SERVICE,
-                detail: format!("malformed rollup item on {day}: {detail}"),
-            })?);
-        }
-        match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return Ok(rows),
-        }
-    }
+    query_days(
+        client,
+        table,
+        days,
+        tenant,
+        concurrency,
+        rollup_pk,
+        rollup_row,
+    )
+    .await
 }
 
 /// A rollup item back into a row.
@@ -423,22 +384,7 @@ pub fn rollup_update(rec: &CostRecord, shards: u32) -> UpdateParts {
             adds.push((latency_attr(i), n(*count)));
         }
     }
-    let mut names = HashMap::new();
-    let mut values = HashMap::new();
-    let mut set_parts = Vec::new();
-    for (i, (name, value)) in sets.into_iter().enumerate() {
-        names.insert(format!("#s{i}"), name.to_string());
-        values.insert(format!(":s{i}"), value);
-        set_parts.push(format!("#s{i} = :s{i}"));
-    }
-    let mut add_parts = Vec::new();
-    for (i, (name, value)) in adds.into_iter().enumerate() {
-        names.insert(format!("#a{i}"), name);
-        values.insert(format!(":a{i}"), value);
-        add_parts.push(format!("#a{i} :a{i}"));
-    }
-    let expr = format!("SET {} ADD {}", set_parts.join(", "), add_parts.join(", "));
-    (item_key, expr, names, values)
+    set_and_add(item_key, &sets, adds)
 }
 
 #[cfg(test)]

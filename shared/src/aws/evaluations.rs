@@ -26,7 +26,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::dynamo::cost_pk;
-use super::{UpdateParts, attr_n as n, attr_s as s, put_and_update, store_error};
+use super::{
+    UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add, store_error,
+};
 use crate::config::Tier;
 use crate::evaluation::{
     Claim, EvalRollupKey, EvalRollupRow, EvaluationRecord, EvaluationStore, LabelExportSummary,
@@ -486,22 +488,7 @@ pub fn eval_rollup_update(rec: &EvaluationRecord) -> UpdateParts {
     for (method, count) in &c.methods {
         adds.push((format!("method_{method}"), n(count)));
     }
-    let mut names = HashMap::new();
-    let mut values = HashMap::new();
-    let mut set_parts = Vec::new();
-    for (i, (name, value)) in sets.into_iter().enumerate() {
-        names.insert(format!("#s{i}"), name.to_string());
-        values.insert(format!(":s{i}"), value);
-        set_parts.push(format!("#s{i} = :s{i}"));
-    }
-    let mut add_parts = Vec::new();
-    for (i, (name, value)) in adds.into_iter().enumerate() {
-        names.insert(format!("#a{i}"), name);
-        values.insert(format!(":a{i}"), value);
-        add_parts.push(format!("#a{i} :a{i}"));
-    }
-    let expr = format!("SET {} ADD {}", set_parts.join(", "), add_parts.join(", "));
-    (item_key, expr, names, values)
+    set_and_add(item_key, &sets, adds)
 }
 
 /// An evaluation rollup item back into a row.
@@ -560,43 +547,23 @@ pub fn eval_rollup_row(item: &HashMap<String, AttributeValue>) -> Result<EvalRol
 }
 
 /// Reads the evaluation rollups of `days` (`YYYY-MM-DD`), of one tenant or all: one paginated
-/// `Query` per day. Cost: O(days x tenants x models) items.
+/// `Query` per day, 8 days at a time. Cost: O(days x tenants x models) items.
 pub async fn read_eval_rollups(
     client: &Client,
     table: &str,
     days: &[String],
     tenant: Option<&str>,
 ) -> Result<Vec<EvalRollupRow>, StoreError> {
-    let mut rows = Vec::new();
-    for day in days {
-        let mut start = None;
-        loop {
-            let mut q = client
-                .query()
-                .table_name(table)
-                .expression_attribute_values(":pk", s(eval_rollup_pk(day)))
-                .set_exclusive_start_key(start.take());
-            q = match tenant {
-                Some(t) => q
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :t)")
-                    .expression_attribute_values(":t", s(format!("{t}#"))),
-                None => q.key_condition_expression("pk = :pk"),
-            };
-            let out = q.send().await.map_err(|e| store_error(SERVICE, &e))?;
-            for item in out.items() {
-                rows.push(
-                    eval_rollup_row(item).map_err(|d| {
-                        rejected(format!("malformed evaluation rollup on {day}: {d}"))
-                    })?,
-                );
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
-    }
-    Ok(rows)
+    query_days(
+        client,
+        table,
+        days,
+        tenant,
+        8,
+        eval_rollup_pk,
+        eval_rollup_row,
+    )
+    .await
 }
 
 /// Reads the evaluation records of queries whose day is in `from..=to` (`YYYY-MM-DD`), of one

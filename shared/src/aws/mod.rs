@@ -120,6 +120,103 @@ pub(crate) fn attr_n(x: impl ToString) -> aws_sdk_dynamodb::types::AttributeValu
     aws_sdk_dynamodb::types::AttributeValue::N(x.to_string())
 }
 
+/// An `UpdateItem` on the item at `key` that SETs `sets` and ADDs `adds`, every attribute name
+/// through a placeholder (several are DynamoDB reserved words).
+pub(crate) fn set_and_add(
+    key: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    sets: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+    adds: Vec<(String, aws_sdk_dynamodb::types::AttributeValue)>,
+) -> UpdateParts {
+    let mut names = std::collections::HashMap::new();
+    let mut values = std::collections::HashMap::new();
+    let mut set_parts = Vec::new();
+    for (i, (name, value)) in sets.iter().enumerate() {
+        names.insert(format!("#s{i}"), (*name).to_string());
+        values.insert(format!(":s{i}"), value.clone());
+        set_parts.push(format!("#s{i} = :s{i}"));
+    }
+    let mut add_parts = Vec::new();
+    for (i, (name, value)) in adds.into_iter().enumerate() {
+        names.insert(format!("#a{i}"), name);
+        values.insert(format!(":a{i}"), value);
+        add_parts.push(format!("#a{i} :a{i}"));
+    }
+    let expr = format!("SET {} ADD {}", set_parts.join(", "), add_parts.join(", "));
+    (key, expr, names, values)
+}
+
+/// Parses an item into a row; the error says what is wrong with it.
+pub(crate) type ItemParser<T> = fn(
+    &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> Result<T, String>;
+
+/// Every row of the rollup partitions of `days` (`pk_of(day)`), of one tenant (sort keys
+/// starting `<tenant>#`) or all: one paginated `Query` per day, `concurrency` days at a time.
+pub(crate) async fn query_days<T: Send + 'static>(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    days: &[String],
+    tenant: Option<&str>,
+    concurrency: usize,
+    pk_of: fn(&str) -> String,
+    parse: ItemParser<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut rows = Vec::new();
+    for chunk in days.chunks(concurrency.max(1)) {
+        let mut set = tokio::task::JoinSet::new();
+        for day in chunk {
+            let (client, table, day) = (client.clone(), table.to_string(), day.clone());
+            let tenant = tenant.map(str::to_string);
+            set.spawn(async move {
+                query_partition(&client, &table, &pk_of(&day), tenant.as_deref(), parse).await
+            });
+        }
+        while let Some(res) = set.join_next().await {
+            rows.extend(res.map_err(|_| StoreError::Unavailable {
+                service: "DynamoDB",
+                detail: "rollup reader task failed".into(),
+            })??);
+        }
+    }
+    Ok(rows)
+}
+
+/// Every item of partition `pk` (of one tenant's sort keys when given), paginated, parsed.
+async fn query_partition<T>(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+    tenant: Option<&str>,
+    parse: ItemParser<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut rows = Vec::new();
+    let mut start = None;
+    loop {
+        let mut q = client
+            .query()
+            .table_name(table)
+            .expression_attribute_values(":pk", attr_s(pk))
+            .set_exclusive_start_key(start.take());
+        q = match tenant {
+            Some(t) => q
+                .key_condition_expression("pk = :pk AND begins_with(sk, :t)")
+                .expression_attribute_values(":t", attr_s(format!("{t}#"))),
+            None => q.key_condition_expression("pk = :pk"),
+        };
+        let out = q.send().await.map_err(|e| store_error("DynamoDB", &e))?;
+        for item in out.items() {
+            rows.push(parse(item).map_err(|detail| StoreError::Rejected {
+                service: "DynamoDB",
+                detail: format!("malformed item in {pk}: {detail}"),
+            })?);
+        }
+        match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return Ok(rows),
+        }
+    }
+}
+
 /// The two items of a record-and-rollup transaction: the (conditional) `put` of the record and
 /// the `ADD` of `rollup` on `table`.
 pub(crate) fn put_and_update(
