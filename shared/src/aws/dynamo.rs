@@ -16,24 +16,19 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
 use super::{
-    UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add, store_error,
+    Transacted, UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add,
+    transact,
 };
 use crate::records::{
     CostRecord, Counters, LATENCY_BUCKETS, RECORD_COST, RECORD_ROLLUP, RollupRow, decimal,
     latency_attr, nanos_to_decimal, usd_to_nanos,
 };
 use crate::store::{CostSink, StoreError, WriteOutcome};
-
-const SERVICE: &str = "DynamoDB";
-/// Transactions cancelled by a concurrent transaction on the same rollup item are retried
-/// this many times (with jittered backoff) before the write counts as failed.
-const CONFLICT_RETRIES: u32 = 5;
 
 /// Partition key of a cost record.
 pub fn cost_pk(query_id: &str) -> String {
@@ -85,72 +80,18 @@ impl CostSink for DynamoCostStore {
     async fn write_cost(&self, rec: &CostRecord) -> Result<WriteOutcome, StoreError> {
         let items = self.transaction(rec)?;
         let token = request_token(rec);
-        let mut attempt = 0;
-        loop {
-            let res = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(&token)
-                .send()
-                .await;
-            let err = match res {
-                Ok(_) => return Ok(WriteOutcome::Written),
-                Err(e) => e,
-            };
-            let cancelled = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some((
-                    c.cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().unwrap_or("None").to_string())
-                        .collect::<Vec<_>>(),
-                    c.cancellation_reasons()
-                        .first()
-                        .and_then(|r| r.item().cloned()),
-                )),
-                _ => None,
-            };
-            let Some((reasons, existing)) = cancelled else {
-                return Err(store_error(SERVICE, &err));
-            };
-            if reasons
-                .first()
-                .is_some_and(|c| c == "ConditionalCheckFailed")
-            {
-                // The record exists. If it is this very write (an SDK retry after an attempt
-                // that committed but whose answer was lost, where the request token did not
-                // apply), it was written now; otherwise this is a replay.
-                let ours = existing.is_some_and(|item| same_write(&item, rec));
-                return Ok(if ours {
+        match transact(&self.client, items, &token, &rec.query_id).await? {
+            Transacted::Committed => Ok(WriteOutcome::Written),
+            // The record exists. If it is this very write (an SDK retry after an attempt that
+            // committed but whose answer was lost, where the request token did not apply), it
+            // was written now; otherwise this is a replay.
+            Transacted::ConditionFailed { existing } => {
+                Ok(if existing.is_some_and(|item| same_write(&item, rec)) {
                     WriteOutcome::Written
                 } else {
                     WriteOutcome::Duplicate
-                });
+                })
             }
-            let transient = reasons.iter().any(|c| {
-                matches!(
-                    c.as_str(),
-                    "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
-                )
-            });
-            if !transient {
-                return Err(StoreError::Rejected {
-                    service: SERVICE,
-                    detail: format!("transaction cancelled: {}", reasons.join(",")),
-                });
-            }
-            if attempt >= CONFLICT_RETRIES {
-                return Err(if reasons.iter().any(|c| c == "TransactionConflict") {
-                    StoreError::Unavailable {
-                        service: SERVICE,
-                        detail: "transaction conflicts persisted".into(),
-                    }
-                } else {
-                    StoreError::Throttled { service: SERVICE }
-                });
-            }
-            tokio::time::sleep(backoff(&rec.query_id, attempt)).await;
-            attempt += 1;
         }
     }
 }
@@ -249,14 +190,6 @@ fn request_token(rec: &CostRecord) -> String {
         format!("{}|{}|{}", rec.query_id, rec.ts, rec.router_ms).as_bytes(),
     );
     format!("{h:032x}")
-}
-
-/// 10 ms x 2^attempt with full jitter derived from the query id (no shared RNG needed, and
-/// concurrent writers of one rollup spread apart).
-fn backoff(query_id: &str, attempt: u32) -> Duration {
-    let cap = 10u64 << attempt.min(6);
-    let h = xxhash_rust::xxh3::xxh3_64_with_seed(query_id.as_bytes(), u64::from(attempt));
-    Duration::from_millis(1 + h % cap)
 }
 
 /// The record as a DynamoDB item.
@@ -400,14 +333,5 @@ mod tests {
         assert_eq!(decimal(f64::NAN, 9), "0");
         assert_eq!(decimal(-0.0, 3), "0");
         assert_eq!(decimal(12.3456789, 3), "12.346");
-    }
-
-    #[test]
-    fn backoff_grows_and_is_bounded() {
-        for a in 0..8 {
-            let b = backoff("q", a).as_millis() as u64;
-            assert!(b >= 1 && b <= (10u64 << a.min(6)), "{a}: {b}");
-        }
-        assert_ne!(backoff("q1", 3), backoff("q2", 3));
     }
 }

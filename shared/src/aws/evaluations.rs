@@ -22,12 +22,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::dynamo::cost_pk;
 use super::{
-    UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add, store_error,
+    Transacted, UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add,
+    store_error, transact,
 };
 use crate::config::Tier;
 use crate::evaluation::{
@@ -42,9 +42,6 @@ const SERVICE: &str = "DynamoDB";
 pub const EVAL_SK: &str = "eval";
 const STATUS_CLAIMED: &str = "claimed";
 const STATUS_DONE: &str = "done";
-/// Transaction conflicts (a concurrent write to the same rollup) retried this many times.
-const CONFLICT_RETRIES: u32 = 5;
-
 /// Partition key of a day's evaluation rollups.
 pub fn eval_rollup_pk(day: &str) -> String {
     format!("EVALROLLUP#{day}")
@@ -204,69 +201,21 @@ impl EvaluationStore for DynamoEvaluationStore {
             let h = xxhash_rust::xxh3::xxh3_128(format!("{}|{owner}", rec.query_id).as_bytes());
             format!("{h:032x}")
         };
-        let mut attempt = 0;
-        loop {
-            let res = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(&token)
-                .send()
-                .await;
-            let err = match res {
-                Ok(_) => return Ok(WriteOutcome::Written),
-                Err(e) => e,
-            };
-            let reasons: Option<Vec<String>> = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
-                    c.cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().unwrap_or("None").to_string())
-                        .collect(),
-                ),
-                _ => None,
-            };
-            let Some(reasons) = reasons else {
-                return Err(store_error(SERVICE, &err));
-            };
-            if reasons
-                .first()
-                .is_some_and(|c| c == "ConditionalCheckFailed")
-            {
+        match transact(&self.client, items, &token, owner).await? {
+            Transacted::Committed => Ok(WriteOutcome::Written),
+            Transacted::ConditionFailed { .. } => {
                 // Not our claim any more, unless it is our own record (an SDK retry of an
                 // attempt that committed).
                 let item = self.get(&rec.query_id).await?;
                 let ours = item.is_some_and(|i| {
                     text(&i, "status") == Some(STATUS_DONE) && text(&i, "owner") == Some(owner)
                 });
-                return Ok(if ours {
+                Ok(if ours {
                     WriteOutcome::Written
                 } else {
                     WriteOutcome::Duplicate
-                });
+                })
             }
-            let transient = reasons.iter().any(|c| {
-                matches!(
-                    c.as_str(),
-                    "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
-                )
-            });
-            if !transient {
-                return Err(rejected(format!(
-                    "transaction cancelled: {}",
-                    reasons.join(",")
-                )));
-            }
-            if attempt >= CONFLICT_RETRIES {
-                return Err(StoreError::Unavailable {
-                    service: SERVICE,
-                    detail: "transaction conflicts persisted".into(),
-                });
-            }
-            let cap = 10u64 << attempt.min(6);
-            let h = xxhash_rust::xxh3::xxh3_64_with_seed(owner.as_bytes(), u64::from(attempt));
-            tokio::time::sleep(Duration::from_millis(1 + h % cap)).await;
-            attempt += 1;
         }
     }
 

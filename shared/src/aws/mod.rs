@@ -217,6 +217,97 @@ async fn query_partition<T>(
     }
 }
 
+/// Retries of a transaction cancelled by a conflict or throttling, after the SDK's own.
+const CONFLICT_RETRIES: u32 = 5;
+
+/// How a record-and-rollup transaction ended.
+pub(crate) enum Transacted {
+    Committed,
+    /// The first item's condition failed; the item as it stands when DynamoDB returned it.
+    ConditionFailed {
+        existing:
+            Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+    },
+}
+
+/// Runs a transaction (first item: the conditional put of a record) with an idempotency
+/// `token`: cancellations by conflicts or throttling are retried with a jittered backoff
+/// seeded by `seed` (no shared RNG); a failed condition is returned for the caller to judge.
+pub(crate) async fn transact(
+    client: &aws_sdk_dynamodb::Client,
+    items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    token: &str,
+    seed: &str,
+) -> Result<Transacted, StoreError> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    let mut attempt = 0;
+    loop {
+        let res = client
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .client_request_token(token)
+            .send()
+            .await;
+        let err = match res {
+            Ok(_) => return Ok(Transacted::Committed),
+            Err(e) => e,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(c)) = err.as_service_error()
+        else {
+            return Err(store_error("DynamoDB", &err));
+        };
+        let reasons: Vec<String> = c
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().unwrap_or("None").to_string())
+            .collect();
+        if reasons
+            .first()
+            .is_some_and(|c| c == "ConditionalCheckFailed")
+        {
+            let existing = c
+                .cancellation_reasons()
+                .first()
+                .and_then(|r| r.item().cloned());
+            return Ok(Transacted::ConditionFailed { existing });
+        }
+        let transient = reasons.iter().any(|c| {
+            matches!(
+                c.as_str(),
+                "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+            )
+        });
+        if !transient {
+            return Err(StoreError::Rejected {
+                service: "DynamoDB",
+                detail: format!("transaction cancelled: {}", reasons.join(",")),
+            });
+        }
+        if attempt >= CONFLICT_RETRIES {
+            return Err(if reasons.iter().any(|c| c == "TransactionConflict") {
+                StoreError::Unavailable {
+                    service: "DynamoDB",
+                    detail: "transaction conflicts persisted".into(),
+                }
+            } else {
+                StoreError::Throttled {
+                    service: "DynamoDB",
+                }
+            });
+        }
+        tokio::time::sleep(backoff(seed, attempt)).await;
+        attempt += 1;
+    }
+}
+
+/// 10 ms x 2^attempt with full jitter derived from `seed` (no shared RNG needed, and
+/// concurrent writers of different items spread out).
+fn backoff(seed: &str, attempt: u32) -> std::time::Duration {
+    let cap = 10u64 << attempt.min(6);
+    let h = xxhash_rust::xxh3::xxh3_64_with_seed(seed.as_bytes(), u64::from(attempt));
+    std::time::Duration::from_millis(1 + h % cap)
+}
+
 /// The two items of a record-and-rollup transaction: the (conditional) `put` of the record and
 /// the `ADD` of `rollup` on `table`.
 pub(crate) fn put_and_update(
@@ -282,5 +373,19 @@ where
             service,
             detail: "request could not be built".into(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        for a in 0..8 {
+            let b = backoff("q", a).as_millis() as u64;
+            assert!(b >= 1 && b <= (10u64 << a.min(6)), "{a}: {b}");
+        }
+        assert_ne!(backoff("q1", 3), backoff("q2", 3));
     }
 }
