@@ -228,6 +228,15 @@ impl Drop for Moto {
     }
 }
 
+/// The process's shared server ([`Moto::shared`]) for a test; panics with the start error,
+/// which says how to install `moto[server]`, when it could not be started.
+pub fn moto() -> &'static Moto {
+    match Moto::shared() {
+        Ok(m) => m,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// A name no other call in any process makes: `<prefix>-<pid>-<nanos as hex>-<counter>`.
 ///
 /// Made of ASCII letters, digits and `-` only, so it is a valid DynamoDB table name and SQS

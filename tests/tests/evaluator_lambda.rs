@@ -22,19 +22,12 @@ use tierwise::settings::AwsCallSettings;
 use tierwise::upstream::{ApiKey, Endpoint, Endpoints, HttpUpstream, UpstreamSettings};
 use tierwise_evaluator::App;
 use tierwise_tests::fake_upstream::{Behaviour, FakeUpstream};
-use tierwise_tests::moto::{Moto, unique_name};
+use tierwise_tests::moto::{moto, unique_name};
 
 const ROUTED: &str = "deepseek/deepseek-v3";
 const REFERENCE: &str = "openai/gpt-4o";
 const JUDGE: &str = "anthropic/claude-opus-4.7";
 const DAY: &str = "2026-11-28";
-
-fn moto() -> &'static Moto {
-    match Moto::shared() {
-        Ok(m) => m,
-        Err(e) => panic!("{e}"),
-    }
-}
 
 fn embedder() -> Arc<Embedder> {
     static E: OnceLock<Arc<Embedder>> = OnceLock::new();

@@ -16,17 +16,10 @@ use tierwise::aws::{dynamodb_client, sdk_config_at, setup};
 use tierwise::health::{BreakerSettings, Clock, HealthStore, ManualClock, SharedHealth};
 use tierwise::router::HealthView;
 use tierwise::settings::AwsCallSettings;
-use tierwise_tests::moto::{Moto, unique_name};
+use tierwise_tests::moto::{moto, unique_name};
 
 const MODEL: &str = "openai/gpt-4o-mini";
 const OTHER: &str = "deepseek/deepseek-v3";
-
-fn moto() -> &'static Moto {
-    match Moto::shared() {
-        Ok(m) => m,
-        Err(e) => panic!("{e}"),
-    }
-}
 
 fn calls() -> AwsCallSettings {
     AwsCallSettings {

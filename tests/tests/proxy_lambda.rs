@@ -21,19 +21,12 @@ use tierwise::settings::{AwsCallSettings, RouterSettings};
 use tierwise::upstream::{ApiKey, Endpoint};
 use tierwise_router::{App, build_proxy, build_service};
 use tierwise_tests::fake_upstream::{Behaviour, FakeUpstream};
-use tierwise_tests::moto::{Moto, unique_name};
+use tierwise_tests::moto::{moto, unique_name};
 
 const KEY: &str = "sk-test-0123456789";
 const T1A: &str = "deepseek/deepseek-v3";
 const T1B: &str = "google/gemini-3.1-flash-lite";
 const T2A: &str = "openai/gpt-4o-mini";
-
-fn moto() -> &'static Moto {
-    match Moto::shared() {
-        Ok(m) => m,
-        Err(e) => panic!("{e}"),
-    }
-}
 
 fn calls() -> AwsCallSettings {
     AwsCallSettings {

@@ -20,7 +20,7 @@ use tierwise::router::Router;
 use tierwise::settings::{AwsCallSettings, RouterSettings};
 use tierwise::store::{CostSink, WriteOutcome};
 use tierwise_router::{App, QUERY_ID_HEADER, build_service};
-use tierwise_tests::moto::{Moto, unique_name};
+use tierwise_tests::moto::{moto, unique_name};
 use tierwise_tests::scripted::{Reply, ScriptedServer};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/apigw");
@@ -49,13 +49,6 @@ const RECORD_ATTRS: [(&str, &str); 21] = [
     ("pricing_version", "S"),
     ("router_version", "S"),
 ];
-
-fn moto() -> &'static Moto {
-    match Moto::shared() {
-        Ok(m) => m,
-        Err(e) => panic!("{e}"),
-    }
-}
 
 fn fast_calls() -> AwsCallSettings {
     AwsCallSettings {

@@ -10,14 +10,7 @@ use tierwise::aws::secrets::{SecretError, load_endpoints, setup_parameter, setup
 use tierwise::aws::{SdkConfig, sdk_config_at};
 use tierwise::config::PoolConfig;
 use tierwise::settings::AwsCallSettings;
-use tierwise_tests::moto::{Moto, unique_name};
-
-fn moto() -> &'static Moto {
-    match Moto::shared() {
-        Ok(m) => m,
-        Err(e) => panic!("{e}"),
-    }
-}
+use tierwise_tests::moto::{moto, unique_name};
 
 /// Generous timeouts: moto loads a service's backend on its first request, which can take
 /// seconds (at init, the router can afford them too).

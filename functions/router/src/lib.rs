@@ -261,8 +261,7 @@ impl App {
                     .header("content-type", content_type)
                     .body(Body::Binary(body.to_vec()))
                     .unwrap_or_else(|_| error_response(&ApiError::internal()));
-                decision_headers(&mut res, &decision);
-                upstream_header(&mut res, upstream_ms);
+                proxied_headers(&mut res, &decision, upstream_ms);
                 Reply::Done(res)
             }
             ChatReply::Failed {
@@ -274,8 +273,7 @@ impl App {
             } => {
                 self.observe_chat(&decision, error.status, &path, Some(&record), None);
                 let mut res = self.error_response(&error);
-                decision_headers(&mut res, &decision);
-                upstream_header(&mut res, upstream_ms);
+                proxied_headers(&mut res, &decision, upstream_ms);
                 Reply::Done(res)
             }
             ChatReply::Stream {
@@ -594,7 +592,9 @@ fn header(req: &Request, name: &str, message: &'static str) -> Result<Option<Str
 /// from the providers'.
 pub const UPSTREAM_MS_HEADER: &str = "x-tierwise-upstream-ms";
 
-fn upstream_header<B>(res: &mut Response<B>, ms: f64) {
+/// The decision's headers and the upstream time, on a proxied answer or failure.
+fn proxied_headers<B>(res: &mut Response<B>, d: &Decision, ms: f64) {
+    decision_headers(res, d);
     if let Ok(v) = HeaderValue::from_str(&format!("{ms:.3}")) {
         res.headers_mut().insert(UPSTREAM_MS_HEADER, v);
     }
