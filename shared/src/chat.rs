@@ -18,7 +18,7 @@ use crate::proxy::{self, Candidate, Exhausted, HealthReporter, Outcome, Plan, Pr
 use crate::records::{
     Attempt, CostRecord, RecordStatus, ShadowSample, Timestamp, UpstreamDetail, shadow_sampled,
 };
-use crate::router::{Decision, HealthView, Message, RouteRequest};
+use crate::router::{Decision, HealthView, Message, RouteRequest, round3, round9};
 use crate::service::{Delivery, RoutingService};
 use crate::store::{CostSink, ParkingLot, SampleSink};
 use crate::upstream::{ChatStream, ChatUpstream, SseTap, UpstreamError, Usage};
@@ -535,14 +535,6 @@ fn proxied_record(
         stream,
     });
     rec
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1e3).round() / 1e3
-}
-
-fn round9(x: f64) -> f64 {
-    (x * 1e9).round() / 1e9
 }
 
 #[cfg(test)]

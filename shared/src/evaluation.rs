@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Tier;
 use crate::records::{ShadowSample, usd_to_nanos};
+use crate::router::round9;
 use crate::settings::{AwsCallSettings, SettingsError, parse_key_refs, parse_prefixed};
 use crate::store::{StoreError, WriteOutcome};
 use crate::verdict::{CompareSettings, JudgeSettings};
@@ -1350,10 +1351,6 @@ mod service {
             },
             other => other,
         }
-    }
-
-    fn round9(x: f64) -> f64 {
-        (x * 1e9).round() / 1e9
     }
 }
 

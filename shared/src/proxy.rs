@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::config::{ModelSpec, Tier};
+use crate::router::{round3, round9};
 use crate::upstream::{ChatCall, ChatStream, ChatUpstream, Completion, UpstreamError, Usage};
 
 /// How hard the proxy tries.
@@ -389,14 +390,6 @@ fn skipped(cand: &Candidate, why: &str) -> Attempt {
         cost_usd: 0.0,
         cost_estimated: false,
     }
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1e3).round() / 1e3
-}
-
-fn round9(x: f64) -> f64 {
-    (x * 1e9).round() / 1e9
 }
 
 #[cfg(test)]

@@ -24,6 +24,17 @@ pub const DEFAULT_TENANT: &str = "default";
 /// Longest tenant name accepted.
 pub const MAX_TENANT_LEN: usize = 64;
 
+/// The request's tenant, validated, or the default one.
+fn tenant_of(req: &RouteRequest) -> Result<String, RouteError> {
+    match &req.tenant {
+        Some(t) => {
+            validate_tenant(t)?;
+            Ok(t.clone())
+        }
+        None => Ok(DEFAULT_TENANT.to_string()),
+    }
+}
+
 /// A tenant names a customer or team in records and reports: 1-64 characters of ASCII letters,
 /// digits and `. _ - : @` (no `#`, which separates the parts of table keys).
 pub fn validate_tenant(tenant: &str) -> Result<(), RouteError> {
@@ -290,13 +301,7 @@ impl Router {
                 "min_tier {lo} is above max_tier {hi}"
             )));
         }
-        let tenant = match &req.tenant {
-            Some(t) => {
-                validate_tenant(t)?;
-                t.clone()
-            }
-            None => DEFAULT_TENANT.to_string(),
-        };
+        let tenant = tenant_of(req)?;
         let mut choice = self.choose_tier(&routed_text, threshold)?;
         if let Some(all) = messages_tokens {
             choice.input_tokens = all.max(choice.input_tokens);
@@ -357,25 +362,12 @@ impl Router {
             .filter(|m| m.id != model.id && usable(m))
             .map(|m| m.id.clone())
             .collect();
-        let out = output_tokens.min(u64::from(model.max_output_tokens));
-        let baseline = self.pool.baseline();
         Ok(Decision {
-            query_id: uuid::Uuid::now_v7().to_string(),
-            model: model.id.clone(),
-            tier,
             predicted_tier: choice.predicted_tier,
             confidence: round6(choice.confidence),
             escalated: choice.escalated,
             decided_by: choice.decided_by,
-            fallbacks,
-            estimated_cost_usd: round9(model.cost_usd(input_tokens, out)),
-            baseline_cost_usd: round9(baseline.cost_usd(input_tokens, out)),
-            router_ms: round3(started.elapsed().as_secs_f64() * 1e3),
-            input_tokens,
-            output_tokens: out,
-            tenant,
-            pricing_version: self.pool.pricing_version().to_string(),
-            router_version: crate::ROUTER_VERSION.to_string(),
+            ..self.priced(started, model, tier, input_tokens, tenant, fallbacks)
         })
     }
 
@@ -388,13 +380,7 @@ impl Router {
             RouteError::InvalidRequest(format!("`{model_id}` is not a model of the pool"))
         })?;
         let (text, messages_tokens) = self.request_text(req)?;
-        let tenant = match &req.tenant {
-            Some(t) => {
-                validate_tenant(t)?;
-                t.clone()
-            }
-            None => DEFAULT_TENANT.to_string(),
-        };
+        let tenant = tenant_of(req)?;
         let input_tokens = match messages_tokens {
             Some(n) => n as u64,
             None => self
@@ -403,10 +389,25 @@ impl Router {
                 .count(&text)
                 .map_err(RouteError::Internal)? as u64,
         };
+        Ok(self.priced(started, model, tier, input_tokens, tenant, Vec::new()))
+    }
+
+    /// The decision for `model` at `tier`, priced for `input_tokens` and the pool's expected
+    /// output (capped by the model's), as taken without routing: predicted tier = `tier`,
+    /// confidence 1, decided by `passthrough`. [`Router::route`] sets the routing fields.
+    fn priced(
+        &self,
+        started: Instant,
+        model: &ModelSpec,
+        tier: Tier,
+        input_tokens: u64,
+        tenant: String,
+        fallbacks: Vec<String>,
+    ) -> Decision {
         let out =
             u64::from(self.pool.expected_output_tokens()).min(u64::from(model.max_output_tokens));
         let baseline = self.pool.baseline();
-        Ok(Decision {
+        Decision {
             query_id: uuid::Uuid::now_v7().to_string(),
             model: model.id.clone(),
             tier,
@@ -414,7 +415,7 @@ impl Router {
             confidence: 1.0,
             escalated: false,
             decided_by: "passthrough".into(),
-            fallbacks: Vec::new(),
+            fallbacks,
             estimated_cost_usd: round9(model.cost_usd(input_tokens, out)),
             baseline_cost_usd: round9(baseline.cost_usd(input_tokens, out)),
             router_ms: round3(started.elapsed().as_secs_f64() * 1e3),
@@ -423,7 +424,7 @@ impl Router {
             tenant,
             pricing_version: self.pool.pricing_version().to_string(),
             router_version: crate::ROUTER_VERSION.to_string(),
-        })
+        }
     }
 
     /// Rules, then the classifier and escalation: the tier for a query text.
@@ -541,12 +542,14 @@ impl Router {
     }
 }
 
-fn round3(x: f64) -> f64 {
+/// `x` rounded to 3 decimals (milliseconds, confidences on the wire).
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
 }
 fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
-fn round9(x: f64) -> f64 {
+/// `x` rounded to 9 decimals (USD amounts: whole nano-dollars).
+pub(crate) fn round9(x: f64) -> f64 {
     (x * 1e9).round() / 1e9
 }
