@@ -54,10 +54,14 @@ fn main() -> anyhow::Result<()> {
             let sdk = sdk_config_at(&AwsCallSettings::default(), moto.endpoint()).await;
             let app_sdk = sdk_config_at(&AwsCallSettings::default(), endpoint).await;
             let (ddb, sqs) = (dynamodb_client(&sdk), sqs_client(&sdk));
-            let table = unique_name("bench");
-            setup::create_table(&ddb, &table).await?;
-            let shadow = setup::create_queue(&sqs, &unique_name("shadow"), None).await?;
-            let fallback = setup::create_queue(&sqs, &unique_name("fallback"), None).await?;
+            let r = setup::create_router_resources(
+                &ddb,
+                &sqs,
+                &unique_name("bench"),
+                &unique_name("q"),
+            )
+            .await?;
+            let (table, shadow, fallback) = (r.table, r.shadow_queue_url, r.fallback_queue_url);
             let settings = RouterSettings::from_vars([
                 ("TIERWISE_TABLE".to_string(), table),
                 ("TIERWISE_SHADOW_QUEUE_URL".to_string(), shadow),

@@ -66,15 +66,15 @@ impl Stack {
                 s.settings.fallback_queue_url.clone(),
             ),
             None => {
-                let table = unique_name("proxy");
-                setup::create_table(&ddb, &table).await.unwrap();
-                let shadow = setup::create_queue(&sqs, &unique_name("shadow"), None)
-                    .await
-                    .unwrap();
-                let fallback = setup::create_queue(&sqs, &unique_name("fallback"), None)
-                    .await
-                    .unwrap();
-                (table, shadow, fallback)
+                let r = setup::create_router_resources(
+                    &ddb,
+                    &sqs,
+                    &unique_name("proxy"),
+                    &unique_name("q"),
+                )
+                .await
+                .unwrap();
+                (r.table, r.shadow_queue_url, r.fallback_queue_url)
             }
         };
         let mut vars: Vec<(String, String)> = vec![

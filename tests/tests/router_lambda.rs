@@ -75,17 +75,11 @@ impl Stack {
         let sdk = sdk_config_at(&fast_calls(), &endpoint).await;
         let ddb = dynamodb_client(&sdk);
         let sqs = sqs_client(&sdk);
-        let table = unique_name("costs");
-        setup::create_table(&ddb, &table).await.unwrap();
-        let dlq = setup::create_queue(&sqs, &unique_name("shadow-dlq"), None)
-            .await
-            .unwrap();
-        let shadow = setup::create_queue(&sqs, &unique_name("shadow"), Some((&dlq, 5)))
-            .await
-            .unwrap();
-        let fallback = setup::create_queue(&sqs, &unique_name("fallback"), None)
-            .await
-            .unwrap();
+        let r =
+            setup::create_router_resources(&ddb, &sqs, &unique_name("costs"), &unique_name("q"))
+                .await
+                .unwrap();
+        let (table, shadow, fallback) = (r.table, r.shadow_queue_url, r.fallback_queue_url);
         let settings = RouterSettings::from_vars([
             ("TIERWISE_TABLE".to_string(), table),
             ("TIERWISE_SHADOW_QUEUE_URL".to_string(), shadow),

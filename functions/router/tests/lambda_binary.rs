@@ -26,14 +26,11 @@ fn resources(rt: &tokio::runtime::Runtime, moto: &Moto) -> Resources {
     rt.block_on(async {
         let sdk = sdk_config_at(&AwsCallSettings::default(), moto.endpoint()).await;
         let (ddb, sqs) = (dynamodb_client(&sdk), sqs_client(&sdk));
-        let table = unique_name("costs");
-        setup::create_table(&ddb, &table).await.unwrap();
-        let shadow = setup::create_queue(&sqs, &unique_name("shadow"), None)
-            .await
-            .unwrap();
-        let fallback = setup::create_queue(&sqs, &unique_name("fallback"), None)
-            .await
-            .unwrap();
+        let r =
+            setup::create_router_resources(&ddb, &sqs, &unique_name("costs"), &unique_name("q"))
+                .await
+                .unwrap();
+        let (table, shadow, fallback) = (r.table, r.shadow_queue_url, r.fallback_queue_url);
         // The proxy reads the provider's key at init: from Secrets Manager, as deployed.
         let secret =
             tierwise::aws::secrets::setup_secret(&sdk, &unique_name("openrouter"), "sk-test")

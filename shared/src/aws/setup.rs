@@ -96,3 +96,42 @@ pub async fn create_queue(
         detail: "no queue URL returned".into(),
     })
 }
+
+/// What [`create_router_resources`] made: the names and URLs for the router's
+/// `TIERWISE_TABLE`, `TIERWISE_SHADOW_QUEUE_URL` and `TIERWISE_FALLBACK_QUEUE_URL`.
+#[derive(Debug, Clone)]
+pub struct RouterResources {
+    pub table: String,
+    pub shadow_queue_url: String,
+    pub shadow_dlq_url: String,
+    pub fallback_queue_url: String,
+}
+
+/// Receives of a shadow sample before it moves to the dead-letter queue (the template's).
+pub const SHADOW_MAX_RECEIVES: u32 = 5;
+
+/// Creates the cost table `table` and the queues `<prefix>-shadow` (dead letters to
+/// `<prefix>-shadow-dlq` after [`SHADOW_MAX_RECEIVES`] receives) and `<prefix>-record-fallback`;
+/// existing ones are kept.
+pub async fn create_router_resources(
+    ddb: &aws_sdk_dynamodb::Client,
+    sqs: &aws_sdk_sqs::Client,
+    table: &str,
+    prefix: &str,
+) -> Result<RouterResources, StoreError> {
+    create_table(ddb, table).await?;
+    let dlq = create_queue(sqs, &format!("{prefix}-shadow-dlq"), None).await?;
+    let shadow = create_queue(
+        sqs,
+        &format!("{prefix}-shadow"),
+        Some((&dlq, SHADOW_MAX_RECEIVES)),
+    )
+    .await?;
+    let fallback = create_queue(sqs, &format!("{prefix}-record-fallback"), None).await?;
+    Ok(RouterResources {
+        table: table.to_string(),
+        shadow_queue_url: shadow,
+        shadow_dlq_url: dlq,
+        fallback_queue_url: fallback,
+    })
+}

@@ -339,15 +339,10 @@ mod aws_cmd {
             let sdk = aws::sdk_config(&AwsCallSettings::default()).await;
             let ddb = aws::dynamodb_client(&sdk);
             let sqs = aws::sqs_client(&sdk);
-            setup::create_table(&ddb, table).await?;
-            let dlq = setup::create_queue(&sqs, &format!("{prefix}-shadow-dlq"), None).await?;
-            let shadow =
-                setup::create_queue(&sqs, &format!("{prefix}-shadow"), Some((&dlq, 5))).await?;
-            let fallback =
-                setup::create_queue(&sqs, &format!("{prefix}-record-fallback"), None).await?;
-            println!("TIERWISE_TABLE={table}");
-            println!("TIERWISE_SHADOW_QUEUE_URL={shadow}");
-            println!("TIERWISE_FALLBACK_QUEUE_URL={fallback}");
+            let r = setup::create_router_resources(&ddb, &sqs, table, prefix).await?;
+            println!("TIERWISE_TABLE={}", r.table);
+            println!("TIERWISE_SHADOW_QUEUE_URL={}", r.shadow_queue_url);
+            println!("TIERWISE_FALLBACK_QUEUE_URL={}", r.fallback_queue_url);
             Ok(())
         })
     }
