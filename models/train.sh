@@ -3,7 +3,8 @@
 #   1. build the `tierwise` CLI (release) and write every data file's feature vectors with it
 #      (`tierwise features`: the serving code path, so no train/serve skew);
 #   2. train LightGBM in a virtualenv with pinned packages (models/requirements.txt);
-#   3. write classifier.json, check.jsonl (Rust/LightGBM parity vectors) and training.json.
+#   3. write classifier.json, check.jsonl (Rust/LightGBM parity vectors) and training.json;
+#   4. add the task-kind head (`tierwise train --exemplars models/data/everyday_train.jsonl`).
 # Usage: models/train.sh [DATA_DIR]   (default: ../shared/data beside the checkout)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -20,4 +21,9 @@ done
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet -r "$here/requirements.txt"
 "$venv/bin/python" "$here/train.py" "$data" "$feat" "$("$bin" feature-names)"
+# 4. the task-kind head on the everyday asks, over the trees just trained (their provenance
+#    is kept in training.json under "base"); the pool's [task_kinds] table gives the tiers.
+cp "$here/router/classifier.json" "$feat/trees.json"
+(cd "$root" && "$bin" train --base "$feat/trees.json" \
+  --exemplars models/data/everyday_train.jsonl --out models/router)
 echo "retrained: commit models/router/ and re-run the tests (classifier_parity checks the trees)"

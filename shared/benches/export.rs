@@ -63,6 +63,7 @@ fn record(i: u64) -> CostRecord {
         } else {
             "classifier:v3".into()
         },
+        task_kind: None,
         input_tokens: 20 + (h >> 12) % 4000,
         output_tokens: (h >> 20) % 1500,
         tokens_estimated: h.is_multiple_of(2),

@@ -19,7 +19,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// Default minimum classifier confidence for the predicted tier to be trusted.
-pub const DEFAULT_CONFIDENCE_THRESHOLD: f64 = 0.85;
+pub const DEFAULT_CONFIDENCE_THRESHOLD: f64 = 0.5;
 /// Default fraction of queries also answered by the baseline model.
 pub const DEFAULT_SHADOW_RATE: f64 = 0.05;
 /// Default output length, in tokens, assumed for cost estimates before the answer is known.
@@ -194,6 +194,8 @@ struct PoolFile {
     tiers: Vec<TierFile>,
     providers: BTreeMap<String, ProviderSpec>,
     #[serde(default)]
+    task_kinds: BTreeMap<String, Tier>,
+    #[serde(default)]
     rules: toml::Table,
 }
 
@@ -237,6 +239,8 @@ pub struct PoolConfig {
     providers: BTreeMap<String, ProviderSpec>,
     baseline_tier: Tier,
     baseline: ModelSpec,
+    /// Task kind -> tier (`[task_kinds]`), over the classifier's defaults.
+    task_kinds: BTreeMap<String, Tier>,
     /// The raw `[rules]` table (empty if absent), parsed by the rules module.
     pub rules: toml::Table,
 }
@@ -347,6 +351,12 @@ impl PoolConfig {
     pub fn expected_output_tokens(&self) -> u32 {
         self.expected_output_tokens
     }
+
+    /// The tier of each task kind the pool sets (`[task_kinds]`); kinds it does not name keep
+    /// the classifier's default tier. The router checks every name against its classifier.
+    pub fn task_kinds(&self) -> &BTreeMap<String, Tier> {
+        &self.task_kinds
+    }
 }
 
 /// Checks every value of `file` and builds the pool; the first problem found is returned.
@@ -366,6 +376,18 @@ fn validate(file: PoolFile) -> Result<PoolConfig, ConfigError> {
     }
     if file.expected_output_tokens == 0 {
         return Err(invalid("expected_output_tokens", "must be > 0"));
+    }
+    for name in file.task_kinds.keys() {
+        let ok = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(invalid(
+                format!("task_kinds.{name}"),
+                "a task kind is a name of lowercase letters, digits and _",
+            ));
+        }
     }
 
     for (name, p) in &file.providers {
@@ -456,6 +478,7 @@ fn validate(file: PoolFile) -> Result<PoolConfig, ConfigError> {
         providers: file.providers,
         baseline_tier,
         baseline,
+        task_kinds: file.task_kinds,
         rules: file.rules,
     })
 }
@@ -646,7 +669,14 @@ api_key_ref = "TIERWISE_P_API_KEY"
 
         assert_eq!(pool.baseline().id, "openai/gpt-4o");
         assert_eq!(pool.baseline_tier(), Tier::Tier3);
-        assert_eq!(pool.confidence_threshold(), 0.85);
+        assert_eq!(pool.confidence_threshold(), 0.5);
+        assert_eq!(
+            pool.task_kinds().len(),
+            23,
+            "every kind of the default table"
+        );
+        assert_eq!(pool.task_kinds()["summary"], Tier::Tier1);
+        assert_eq!(pool.task_kinds()["system_design"], Tier::Tier3);
         assert_eq!(pool.shadow_rate(), 0.05);
         assert_eq!(pool.max_request_cost_usd(), Some(0.50));
         assert_eq!(pool.expected_output_tokens(), 300);

@@ -3,7 +3,12 @@
 //! A line looks like
 //! `{"id": "q1", "prompt": "...", "task": "mmlu", "scores": {"small": 0.0, "large": 1.0},
 //! "costs_usd": {"small": 0.0001, "large": 0.003}}`. `task` and `costs_usd` are optional,
-//! unknown fields are ignored, and blank lines are skipped. Every score must be a finite number
+//! unknown fields are ignored, and blank lines are skipped.
+//!
+//! The same reader takes labelled task rows (the everyday-asks sets in `models/data/`):
+//! `{"id", "prompt" | "messages": [...], "kind": "translation", "tier": "tier1"}`, with
+//! `scores` optional. A `messages` row is routed on the text the router takes from a
+//! conversation ([`crate::router::routed_text_of`]), which becomes its `prompt`. Every score must be a finite number
 //! in `[0, 1]` and every cost a finite, non-negative number; a line that breaks this is an error
 //! naming the source, the 1-based line number and the model.
 
@@ -12,6 +17,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::config::Tier;
+use crate::router::Message;
 
 /// One benchmark prompt with every evaluated model's quality score (and optionally its cost).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +36,34 @@ pub struct BenchmarkRow {
     /// Cost in US dollars of each model's answer, by model name (empty when absent).
     #[serde(default)]
     pub costs_usd: BTreeMap<String, f64>,
+    /// The conversation, for rows given as `messages` (then `prompt` is its routed text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<Message>>,
+    /// The row's task kind, for labelled task rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The tier the row's task kind needs, for labelled task rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+}
+
+/// A line as written: `prompt` may be replaced by `messages`, `scores` by a `kind` label.
+#[derive(Deserialize)]
+struct RowFile {
+    id: String,
+    prompt: Option<String>,
+    #[serde(default)]
+    task: String,
+    #[serde(default)]
+    scores: BTreeMap<String, f64>,
+    #[serde(default)]
+    costs_usd: BTreeMap<String, f64>,
+    #[serde(default)]
+    messages: Option<Vec<Message>>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    tier: Option<Tier>,
 }
 
 impl BenchmarkRow {
@@ -91,11 +127,37 @@ pub fn parse_jsonl(text: &str, source: &str) -> Result<Vec<BenchmarkRow>, Datase
         if raw.trim().is_empty() {
             continue;
         }
-        let row: BenchmarkRow = serde_json::from_str(raw).map_err(|e| DatasetError::Parse {
+        let parse_err = |message: String| DatasetError::Parse {
             source_name: source.to_owned(),
             line,
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let file: RowFile = serde_json::from_str(raw).map_err(|e| parse_err(e.to_string()))?;
+        let prompt = match (&file.messages, file.prompt) {
+            (Some(msgs), _) => {
+                let texts: Vec<String> = msgs.iter().map(|m| m.content.text()).collect();
+                crate::router::routed_text_of(msgs.iter().map(|m| m.role.as_str()).zip(&texts))
+                    .map_err(|e| DatasetError::Invalid {
+                        source_name: source.to_owned(),
+                        line,
+                        message: e.to_string(),
+                    })?
+            }
+            (None, Some(p)) => p,
+            (None, None) => {
+                return Err(parse_err("missing field `prompt` (or `messages`)".into()));
+            }
+        };
+        let row = BenchmarkRow {
+            id: file.id,
+            prompt,
+            task: file.task,
+            scores: file.scores,
+            costs_usd: file.costs_usd,
+            messages: file.messages,
+            kind: file.kind,
+            tier: file.tier,
+        };
         validate(&row).map_err(|message| DatasetError::Invalid {
             source_name: source.to_owned(),
             line,
@@ -256,5 +318,31 @@ mod tests {
             .map(|r| serde_json::to_string(r).unwrap() + "\n")
             .collect();
         assert_eq!(parse_jsonl(&text, "again").unwrap(), rows);
+    }
+
+    #[test]
+    fn labelled_rows_with_messages_get_the_routed_text_as_prompt() {
+        let text = r#"{"id": "a", "kind": "classification", "tier": "tier1", "messages": [{"role": "system", "content": "Label the ticket: billing, bug or other."}, {"role": "user", "content": "I was charged twice this month"}]}
+{"id": "b", "kind": "math_proof", "tier": "tier3", "prompt": "Prove that sqrt(2) is irrational."}
+"#;
+        let rows = parse_jsonl(text, "asks").unwrap();
+        assert_eq!(
+            rows[0].prompt,
+            "Label the ticket: billing, bug or other.\n\nI was charged twice this month"
+        );
+        assert_eq!(rows[0].kind.as_deref(), Some("classification"));
+        assert_eq!(rows[0].tier, Some(Tier::Tier1));
+        assert!(rows[0].scores.is_empty());
+        assert_eq!(rows[1].tier, Some(Tier::Tier3));
+        // A conversation without a user turn is an error naming the line.
+        let err = parse_jsonl(
+            r#"{"id": "c", "messages": [{"role": "system", "content": "x"}]}"#,
+            "asks",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, DatasetError::Invalid { line: 1, .. }),
+            "{err:?}"
+        );
     }
 }

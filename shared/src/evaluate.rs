@@ -1,6 +1,7 @@
 //! `tierwise eval`: routes every prompt of a routing-benchmark file with the production path
-//! and measures the decisions — RouteLLM's metrics for a weak/strong pair, or the routed mix's
-//! quality and cost for a tier -> model mapping.
+//! and measures the decisions — RouteLLM's metrics for a weak/strong pair (beside a random and
+//! a prompt-length router on the same prompts), the routed mix's quality and cost for a
+//! tier -> model mapping, or, on labelled task rows, where each kind of ask went.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +48,8 @@ pub fn route_all(
 pub struct WeakStrongReport {
     pub metrics: RouterMetrics,
     pub random: RouterMetrics,
+    /// The prompt-length router: score = the prompt's token count.
+    pub length: RouterMetrics,
     /// (id, score) per evaluated prompt.
     pub scores: Vec<(String, f64)>,
     /// Rows skipped because the weak or strong model has no score on them.
@@ -85,14 +88,17 @@ pub fn weak_strong(
     let scores: Vec<f64> = choices.iter().map(|c| c.strong_score).collect();
     let metrics = routellm_metrics(&scores, &w, &s)?;
     let random = random_router_metrics(&w, &s, 20);
+    let lengths: Vec<f64> = choices.iter().map(|c| c.input_tokens as f64).collect();
+    let length = routellm_metrics(&lengths, &w, &s)?;
     let (probs, wrong): (Vec<f64>, Vec<f64>) = choices
         .iter()
         .zip(&w)
-        .filter_map(|(c, w)| c.probs.map(|p| (p.above_tier1, 1.0 - w)))
+        .filter_map(|(c, w)| c.probs.map(|p| (p.strong, 1.0 - w)))
         .unzip();
     Ok(WeakStrongReport {
         metrics,
         random,
+        length,
         scores: usable.iter().map(|r| r.id.clone()).zip(scores).collect(),
         skipped: rows.len() - usable.len(),
         ece_weak_wrong: expected_calibration_error(&probs, &wrong, 10),
@@ -214,6 +220,149 @@ pub fn tiers(
     })
 }
 
+/// Where labelled task rows went (rows with a `tier` label, e.g. the everyday-asks sets).
+#[derive(Debug, Clone, Serialize)]
+pub struct KindsEvalReport {
+    pub n: usize,
+    pub threshold: f64,
+    /// Share of each tier among the routed rows.
+    pub tier_mix: BTreeMap<Tier, f64>,
+    /// For rows labelled tier1 ("simple asks"): share routed to tier1, in percent.
+    pub simple_on_tier1_pct: f64,
+    /// For rows labelled tier3 ("complex asks"): share routed to tier3, in percent.
+    pub complex_on_tier3_pct: f64,
+    /// Rows labelled tier3 routed to tier1.
+    pub complex_on_tier1: usize,
+    /// Share of rows routed below their label's tier (the quality risk), in percent.
+    pub under_routed_pct: f64,
+    /// Share routed to exactly the label's tier, in percent.
+    pub exact_tier_pct: f64,
+    /// Rows labelled with each tier, and where they went: label -> routed tier -> rows.
+    pub confusion: BTreeMap<Tier, BTreeMap<Tier, usize>>,
+    /// Share of rows with a `kind` label whose recognised kind is that kind, in percent.
+    pub kind_accuracy_pct: Option<f64>,
+    /// Routed cost against sending every row to the baseline (pool prices, estimated tokens
+    /// and the pool's expected output), in percent.
+    pub cost_vs_baseline_pct: f64,
+    pub escalation_rate: f64,
+    pub rule_decided: usize,
+    /// `confidence` against "the predicted tier is at or above the label's tier".
+    pub confidence_ece: f64,
+    pub reliability: Vec<ReliabilityBin>,
+}
+
+/// One bin of a reliability table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReliabilityBin {
+    pub from: f64,
+    pub to: f64,
+    pub n: usize,
+    pub mean_confidence: f64,
+    pub adequate_rate: f64,
+}
+
+/// A reliability table of `probs` against 0/1 `outcomes` in `bins` equal-width bins (empty
+/// bins left out).
+pub fn reliability(probs: &[f64], outcomes: &[f64], bins: usize) -> Vec<ReliabilityBin> {
+    let mut acc = vec![(0usize, 0.0f64, 0.0f64); bins];
+    for (p, y) in probs.iter().zip(outcomes) {
+        let b = ((p.clamp(0.0, 1.0) * bins as f64).floor() as usize).min(bins - 1);
+        acc[b].0 += 1;
+        acc[b].1 += p;
+        acc[b].2 += y;
+    }
+    acc.iter()
+        .enumerate()
+        .filter(|(_, a)| a.0 > 0)
+        .map(|(b, (n, sp, sy))| ReliabilityBin {
+            from: b as f64 / bins as f64,
+            to: (b + 1) as f64 / bins as f64,
+            n: *n,
+            mean_confidence: sp / *n as f64,
+            adequate_rate: sy / *n as f64,
+        })
+        .collect()
+}
+
+/// Routes labelled task rows at `threshold` and reports where each tier's asks went.
+pub fn kinds(
+    router: &Router,
+    pool: &PoolConfig,
+    rows: &[BenchmarkRow],
+    threshold: f64,
+    threads: usize,
+) -> Result<KindsEvalReport, EvaluateError> {
+    let usable: Vec<&BenchmarkRow> = rows.iter().filter(|r| r.tier.is_some()).collect();
+    if usable.is_empty() {
+        return Err(EvaluateError::Tiers(
+            "no row has a `tier` label: give --weak/--strong or --tiers for outcome data".into(),
+        ));
+    }
+    let choices = route_all(router, &usable, threshold, threads)?;
+    let out_tokens = u64::from(pool.expected_output_tokens());
+    let mut confusion: BTreeMap<Tier, BTreeMap<Tier, usize>> = BTreeMap::new();
+    let mut mix: BTreeMap<Tier, f64> = Tier::ALL.iter().map(|t| (*t, 0.0)).collect();
+    let (mut cost, mut base) = (0.0, 0.0);
+    let (mut kind_n, mut kind_ok) = (0usize, 0usize);
+    let (mut under, mut exact) = (0usize, 0usize);
+    let (mut conf, mut adequate) = (Vec::new(), Vec::new());
+    for (r, c) in usable.iter().zip(&choices) {
+        let label = r.tier.unwrap_or(Tier::Tier3);
+        *confusion
+            .entry(label)
+            .or_default()
+            .entry(c.tier)
+            .or_default() += 1;
+        *mix.entry(c.tier).or_default() += 1.0;
+        under += usize::from(c.tier < label);
+        exact += usize::from(c.tier == label);
+        let tokens = c.input_tokens as u64;
+        cost += pool.tier_models(c.tier)[0].cost_usd(tokens, out_tokens);
+        base += pool.baseline().cost_usd(tokens, out_tokens);
+        if let Some(k) = &r.kind {
+            kind_n += 1;
+            kind_ok += usize::from(c.task_kind.as_deref() == Some(k.as_str()));
+        }
+        if c.probs.is_some() {
+            conf.push(c.confidence);
+            adequate.push(f64::from(u8::from(c.predicted_tier >= label)));
+        }
+    }
+    let n = usable.len() as f64;
+    mix.values_mut().for_each(|v| *v /= n);
+    let share = |label: Tier, routed: Tier| {
+        let row = confusion.get(&label);
+        let total: usize = row.map_or(0, |m| m.values().sum());
+        let hit = row.and_then(|m| m.get(&routed)).copied().unwrap_or(0);
+        if total == 0 {
+            0.0
+        } else {
+            100.0 * hit as f64 / total as f64
+        }
+    };
+    Ok(KindsEvalReport {
+        n: usable.len(),
+        threshold,
+        simple_on_tier1_pct: share(Tier::Tier1, Tier::Tier1),
+        complex_on_tier3_pct: share(Tier::Tier3, Tier::Tier3),
+        complex_on_tier1: confusion
+            .get(&Tier::Tier3)
+            .and_then(|m| m.get(&Tier::Tier1))
+            .copied()
+            .unwrap_or(0),
+        under_routed_pct: 100.0 * under as f64 / n,
+        exact_tier_pct: 100.0 * exact as f64 / n,
+        confusion,
+        kind_accuracy_pct: (kind_n > 0).then(|| 100.0 * kind_ok as f64 / kind_n as f64),
+        cost_vs_baseline_pct: if base > 0.0 { 100.0 * cost / base } else { 0.0 },
+        escalation_rate: choices.iter().filter(|c| c.escalated).count() as f64 / n,
+        rule_decided: choices.iter().filter(|c| c.probs.is_none()).count(),
+        confidence_ece: expected_calibration_error(&conf, &adequate, 10),
+        reliability: reliability(&conf, &adequate, 10),
+        tier_mix: mix,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +385,16 @@ mod tests {
                 .contains("tier9")
         );
         assert!(parse_tier_map("tier1").is_err());
+    }
+
+    #[test]
+    fn reliability_bins_count_and_average() {
+        let bins = reliability(&[0.55, 0.58, 0.95, 1.0], &[1.0, 0.0, 1.0, 1.0], 10);
+        assert_eq!(bins.len(), 2, "{bins:?}");
+        assert_eq!((bins[0].n, bins[1].n), (2, 2));
+        assert!((bins[0].mean_confidence - 0.565).abs() < 1e-12);
+        assert!((bins[0].adequate_rate - 0.5).abs() < 1e-12);
+        assert!((bins[1].from - 0.9).abs() < 1e-12 && bins[1].adequate_rate == 1.0);
+        assert!(reliability(&[], &[], 10).is_empty());
     }
 }

@@ -731,6 +731,7 @@ struct Item<'a> {
     baseline_cost_usd: Option<Attr<'a>>,
     router_ms: Option<Attr<'a>>,
     upstream_ms: Option<Attr<'a>>,
+    task_kind: Option<Attr<'a>>,
     status: Option<Attr<'a>>,
     shadow: Option<Attr<'a>>,
     pricing_version: Option<Attr<'a>>,
@@ -772,6 +773,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Item<'a> {
                         "baseline_cost_usd" => &mut item.baseline_cost_usd,
                         "router_ms" => &mut item.router_ms,
                         "upstream_ms" => &mut item.upstream_ms,
+                        "task_kind" => &mut item.task_kind,
                         "status" => &mut item.status,
                         "shadow" => &mut item.shadow,
                         "pricing_version" => &mut item.pricing_version,
@@ -975,6 +977,10 @@ impl Loc<'_> {
             confidence: self.float("confidence", it.confidence)?,
             escalated: self.boolean("escalated", it.escalated)?,
             decided_by: self.string("decided_by", it.decided_by)?,
+            task_kind: match it.task_kind {
+                Some(v) => Some(self.string("task_kind", Some(v))?),
+                None => None,
+            },
             input_tokens: self.count("input_tokens", it.input_tokens)?,
             output_tokens: self.count("output_tokens", it.output_tokens)?,
             tokens_estimated: self.boolean("tokens_estimated", it.tokens_estimated)?,
@@ -1210,6 +1216,9 @@ pub mod fixture {
             "router_version": s(&rec.router_version),
             "ttl": n(expires.to_string()),
         });
+        if let (Some(kind), Some(map)) = (&rec.task_kind, item.as_object_mut()) {
+            map.insert("task_kind".into(), s(kind));
+        }
         if let (Some(ms), Some(map)) = (rec.upstream_ms, item.as_object_mut()) {
             map.insert("upstream_ms".into(), n(decimal(ms, 3)));
         }
@@ -1247,6 +1256,7 @@ mod tests {
             } else {
                 "classifier".into()
             },
+            task_kind: None,
             input_tokens: 10 + i % 900,
             output_tokens: i % 500,
             tokens_estimated: i.is_multiple_of(2),

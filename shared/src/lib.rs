@@ -11,6 +11,7 @@ pub mod benchkit;
 pub mod classifier;
 pub mod embed;
 pub mod features;
+pub mod heads;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod parallel;
@@ -36,6 +37,7 @@ pub mod report;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod train;
 #[cfg(feature = "upstream")]
 pub mod upstream;
 pub mod verdict;

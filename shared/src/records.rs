@@ -81,6 +81,9 @@ pub struct CostRecord {
     pub confidence: f64,
     pub escalated: bool,
     pub decided_by: String,
+    /// The task kind the router recognised (DynamoDB `task_kind`, absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_kind: Option<String>,
     pub input_tokens: u64,
     pub output_tokens: u64,
     /// True when the token counts are the router's estimate, not the provider's usage.
@@ -154,6 +157,7 @@ impl CostRecord {
             confidence: decision.confidence,
             escalated: decision.escalated,
             decided_by: decision.decided_by.clone(),
+            task_kind: decision.task_kind.clone(),
             input_tokens: decision.input_tokens,
             output_tokens: decision.output_tokens,
             tokens_estimated: true,
@@ -501,6 +505,7 @@ mod tests {
             estimated_cost_usd: 0.000085,
             baseline_cost_usd: 0.00302,
             router_ms: 4.2,
+            task_kind: None,
             input_tokens: 7,
             output_tokens: 300,
             tenant: "acme".into(),

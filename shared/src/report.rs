@@ -1937,6 +1937,7 @@ mod tests {
             confidence: 0.9,
             escalated: false,
             decided_by: "classifier".into(),
+            task_kind: None,
             input_tokens: 1,
             output_tokens: 1,
             tokens_estimated: true,

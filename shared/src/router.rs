@@ -101,7 +101,7 @@ impl RouteError {
 }
 
 /// A chat message (OpenAI shape): `content` is a string or a list of parts.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Message {
     pub role: String,
     #[serde(default)]
@@ -109,7 +109,7 @@ pub struct Message {
 }
 
 /// Message content: text, or OpenAI content parts (only `text` parts are read).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),
@@ -174,6 +174,10 @@ pub struct Decision {
     pub estimated_cost_usd: f64,
     pub baseline_cost_usd: f64,
     pub router_ms: f64,
+    /// The task kind the classifier recognised (absent when a rule decided before it ran,
+    /// or for a pass-through request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_kind: Option<String>,
     /// Input tokens estimated with the router's tokenizer (the provider's count may differ).
     pub input_tokens: u64,
     /// Output tokens assumed for the estimates (the pool's `expected_output_tokens`).
@@ -205,11 +209,13 @@ pub struct TierChoice {
     pub confidence: f64,
     pub escalated: bool,
     pub decided_by: String,
-    /// P(a tier above tier1 is needed), rules included: 1 if rules exclude tier1, 0 if a
-    /// rule decides tier1.
+    /// P(a tier1 model's answer would be judged worse), from outcome data ([`TierProbs::strong`]),
+    /// rules included: 1 if rules exclude tier1, 0 if a rule decides tier1.
     pub strong_score: f64,
     /// The classifier's probabilities, when it ran.
     pub probs: Option<TierProbs>,
+    /// The task kind the classifier recognised, when it ran and has a kind head.
+    pub task_kind: Option<String>,
     /// Tokens of the whole input (for cost).
     pub input_tokens: usize,
 }
@@ -230,14 +236,27 @@ impl Router {
 
     /// The bundled model and classifier with the given pool (and the pool's rules).
     pub fn with_pool(pool: PoolConfig) -> Result<Self, InitError> {
+        Self::with_pool_and_classifier(pool, None)
+    }
+
+    /// The bundled model with the given pool and a classifier artifact file (the bundled
+    /// classifier when `None`). The pool's `[task_kinds]` table is applied to the classifier.
+    pub fn with_pool_and_classifier(
+        pool: PoolConfig,
+        classifier: Option<&std::path::Path>,
+    ) -> Result<Self, InitError> {
         let rules = Rules::from_table(&pool.rules)?;
         let (embedder, classifier) = std::thread::scope(|s| {
-            let c = s.spawn(TierClassifier::bundled);
+            let c = s.spawn(|| match classifier {
+                Some(path) => TierClassifier::load(path),
+                None => TierClassifier::bundled(),
+            });
             let e = Embedder::bundled();
             (e, c.join())
         });
         let classifier = classifier
-            .map_err(|_| ClassifierError::Parse("classifier loader panicked".into()))??;
+            .map_err(|_| ClassifierError::Parse("classifier loader panicked".into()))??
+            .with_kind_tiers(pool.task_kinds())?;
         Ok(Self {
             pool,
             rules,
@@ -246,19 +265,25 @@ impl Router {
         })
     }
 
-    /// Assembles a router from parts.
+    /// Assembles a router from parts (the pool's `[task_kinds]` applied to the classifier).
     pub fn new(
         pool: PoolConfig,
         rules: Rules,
         embedder: Embedder,
         classifier: TierClassifier,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, InitError> {
+        let classifier = classifier.with_kind_tiers(pool.task_kinds())?;
+        Ok(Self {
             pool,
             rules,
             embedder,
             classifier,
-        }
+        })
+    }
+
+    /// The classifier (kinds and their tiers, provenance).
+    pub fn classifier(&self) -> &TierClassifier {
+        &self.classifier
     }
 
     /// The pool.
@@ -367,6 +392,7 @@ impl Router {
             confidence: round6(choice.confidence),
             escalated: choice.escalated,
             decided_by: choice.decided_by,
+            task_kind: choice.task_kind,
             ..self.priced(started, model, tier, input_tokens, tenant, fallbacks)
         })
     }
@@ -419,6 +445,7 @@ impl Router {
             estimated_cost_usd: round9(model.cost_usd(input_tokens, out)),
             baseline_cost_usd: round9(baseline.cost_usd(input_tokens, out)),
             router_ms: round3(started.elapsed().as_secs_f64() * 1e3),
+            task_kind: None,
             input_tokens,
             output_tokens: out,
             tenant,
@@ -446,6 +473,7 @@ impl Router {
                 decided_by: format!("rule:{name}"),
                 strong_score: if tier == Tier::Tier1 { 0.0 } else { 1.0 },
                 probs: None,
+                task_kind: None,
                 input_tokens: tokens,
             });
         }
@@ -459,7 +487,7 @@ impl Router {
             (predicted, false)
         };
         let mut decided_by = "classifier".to_string();
-        let mut strong_score = probs.above_tier1;
+        let mut strong_score = probs.strong;
         if let Some((name, min)) = rules.min_tier {
             if min > tier {
                 tier = min;
@@ -478,6 +506,9 @@ impl Router {
                 strong_score = 0.0;
             }
         }
+        let task_kind = probs
+            .kind
+            .and_then(|(i, _)| self.classifier.kind_names().get(i).cloned());
         Ok(TierChoice {
             tier,
             predicted_tier: predicted,
@@ -486,6 +517,7 @@ impl Router {
             decided_by,
             strong_score,
             probs: Some(probs),
+            task_kind,
             input_tokens: tokens,
         })
     }
@@ -521,25 +553,48 @@ impl Router {
                 if bytes > MAX_QUERY_BYTES {
                     return Err(RouteError::TooLarge(bytes));
                 }
-                let last_user = msgs
-                    .iter()
-                    .zip(&texts)
-                    .rev()
-                    .find(|(m, t)| m.role == "user" && !t.trim().is_empty())
-                    .map(|(_, t)| t.clone())
-                    .ok_or_else(|| {
-                        RouteError::InvalidRequest(
-                            "`messages` has no non-empty user message".into(),
-                        )
-                    })?;
+                let routed = routed_text_of(msgs.iter().map(|m| m.role.as_str()).zip(&texts))?;
                 let mut tokens = 0;
                 for t in &texts {
                     tokens += count(t)? + TOKENS_PER_MESSAGE;
                 }
-                Ok((last_user, Some(tokens)))
+                Ok((routed, Some(tokens)))
             }
         }
     }
+}
+
+/// A last user turn shorter than this (in words) is routed with the user turn before it: a
+/// follow-up ("now the second one") is the same kind of task as what it follows.
+const FOLLOW_UP_WORDS: usize = 8;
+
+/// The text a conversation is routed on: its system prompt (an application's instruction
+/// usually says what kind of task every request is), then the last non-empty user turn
+/// (with the user turn before it when the last one is a short follow-up). Roles and texts
+/// in conversation order.
+pub fn routed_text_of<'a>(
+    turns: impl DoubleEndedIterator<Item = (&'a str, &'a String)> + Clone,
+) -> Result<String, RouteError> {
+    let system: Vec<&str> = turns
+        .clone()
+        .filter(|(role, t)| (*role == "system" || *role == "developer") && !t.trim().is_empty())
+        .map(|(_, t)| t.trim())
+        .collect();
+    let mut users = turns
+        .rev()
+        .filter(|(role, t)| *role == "user" && !t.trim().is_empty())
+        .map(|(_, t)| t.trim());
+    let last = users.next().ok_or_else(|| {
+        RouteError::InvalidRequest("`messages` has no non-empty user message".into())
+    })?;
+    let mut parts = system;
+    if last.split_whitespace().count() < FOLLOW_UP_WORDS
+        && let Some(before) = users.next()
+    {
+        parts.push(before);
+    }
+    parts.push(last);
+    Ok(parts.join("\n\n"))
 }
 
 /// `x` rounded to 3 decimals (milliseconds, confidences on the wire).
@@ -552,4 +607,64 @@ fn round6(x: f64) -> f64 {
 /// `x` rounded to 9 decimals (USD amounts: whole nano-dollars).
 pub(crate) fn round9(x: f64) -> f64 {
     (x * 1e9).round() / 1e9
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn turns(list: &[(&str, &str)]) -> (Vec<String>, Vec<String>) {
+        (
+            list.iter().map(|(r, _)| r.to_string()).collect(),
+            list.iter().map(|(_, t)| t.to_string()).collect(),
+        )
+    }
+
+    fn routed(list: &[(&str, &str)]) -> Result<String, RouteError> {
+        let (roles, texts) = turns(list);
+        routed_text_of(roles.iter().map(String::as_str).zip(&texts))
+    }
+
+    #[test]
+    fn conversations_route_on_system_prompt_and_last_user_turn() {
+        let text = routed(&[
+            ("system", "You are a support-ticket classifier."),
+            (
+                "user",
+                "first ticket text, long enough to stand on its own here",
+            ),
+            ("assistant", "billing"),
+            (
+                "user",
+                "My card was charged twice for the same order last night",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            text,
+            "You are a support-ticket classifier.\n\nMy card was charged twice for the same order last night"
+        );
+        // A short follow-up brings the user turn before it.
+        let text = routed(&[
+            (
+                "user",
+                "Translate 'the shop opens at ten' into French please",
+            ),
+            ("assistant", "La boutique ouvre à dix heures."),
+            ("user", "now Italian"),
+        ])
+        .unwrap();
+        assert_eq!(
+            text,
+            "Translate 'the shop opens at ten' into French please\n\nnow Italian"
+        );
+        // Empty turns are skipped; no user turn is a 400.
+        assert_eq!(
+            routed(&[("user", "hello"), ("user", "  ")]).unwrap(),
+            "hello"
+        );
+        let err = routed(&[("system", "x"), ("assistant", "y")]).unwrap_err();
+        assert_eq!(err.status(), 400);
+    }
 }

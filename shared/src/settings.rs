@@ -51,6 +51,9 @@ pub struct RouterSettings {
     pub fallback_queue_url: String,
     /// Pool file; the bundled pool when absent.
     pub pool_path: Option<PathBuf>,
+    /// `TIERWISE_CLASSIFIER_PATH`: a classifier artifact (`tierwise train`); the bundled one
+    /// when absent.
+    pub classifier_path: Option<PathBuf>,
     /// Overrides the pool's shadow rate.
     pub shadow_rate: Option<f64>,
     /// Whether log lines may carry the query text (off by default).
@@ -121,6 +124,7 @@ struct RawRouterSettings {
     shadow_queue_url: String,
     fallback_queue_url: String,
     pool_path: Option<PathBuf>,
+    classifier_path: Option<PathBuf>,
     shadow_rate: Option<f64>,
     #[serde(default)]
     log_query_text: bool,
@@ -166,6 +170,7 @@ impl RouterSettings {
             shadow_queue_url: raw.shadow_queue_url,
             fallback_queue_url: raw.fallback_queue_url,
             pool_path: raw.pool_path,
+            classifier_path: raw.classifier_path,
             shadow_rate: raw.shadow_rate,
             log_query_text: raw.log_query_text,
             log_level: raw.log_level.unwrap_or_else(|| "info".into()),

@@ -43,6 +43,7 @@ fn record(day: u32, tenant: &str, model: &str, tier: Tier, n: u64) -> CostRecord
         confidence: 0.9,
         escalated: n.is_multiple_of(7),
         decided_by: "classifier".into(),
+        task_kind: None,
         input_tokens: 40 + n,
         output_tokens: 300,
         tokens_estimated: true,

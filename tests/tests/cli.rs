@@ -430,6 +430,7 @@ fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::records::CostReco
         confidence: 0.9,
         escalated: i.is_multiple_of(5),
         decided_by: "classifier".into(),
+        task_kind: None,
         input_tokens: 50,
         output_tokens: 300,
         tokens_estimated: true,
@@ -571,4 +572,283 @@ fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
     ]);
     assert!(!run.success);
     assert!(run.stderr.contains("after"), "{}", run.stderr);
+}
+
+/// Labelled asks of three kinds (two tiers), enough for a head to separate them.
+fn write_exemplars(path: &Path) {
+    let rows: Vec<Value> = [
+        ("translation", "tier1", "Translate to French: "),
+        ("translation", "tier1", "How do you say this in Spanish: "),
+        ("translation", "tier1", "Put this into German please: "),
+        ("math_proof", "tier3", "Prove rigorously that "),
+        ("math_proof", "tier3", "Give a formal proof that "),
+        ("math_proof", "tier3", "Show with a complete proof that "),
+    ]
+    .iter()
+    .enumerate()
+    .flat_map(|(i, (kind, tier, head))| {
+        [
+            "the sum of two even numbers is even",
+            "there are infinitely many primes",
+            "my cat likes the sunny window",
+            "the train leaves at nine",
+        ]
+        .iter()
+        .enumerate()
+        .map(move |(j, tail)| {
+            serde_json::json!({"id": format!("{kind}-{i}-{j}"), "kind": kind, "tier": tier,
+                               "prompt": format!("{head}{tail}")})
+        })
+    })
+    .collect();
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// The bundled pool without its `[task_kinds]` table (a classifier with other kinds loads with
+/// it), plus `extra` at the end.
+fn pool_without_kinds(extra: &str) -> String {
+    let text = tierwise::config::PoolConfig::bundled_toml();
+    let start = text
+        .find("[task_kinds]")
+        .expect("the bundled pool has [task_kinds]");
+    let end = text
+        .find("# Providers, by the name")
+        .expect("the providers comment");
+    format!("{}{}\n{extra}", &text[..start], &text[end..])
+}
+
+/// The whole stdout as JSON (`route` pretty-prints).
+fn stdout_json(run: &Run) -> Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", run.stdout))
+}
+
+#[test]
+fn train_writes_an_artifact_that_route_and_eval_load() {
+    let scratch = Scratch::new("train");
+    let exemplars = scratch.path("asks.jsonl");
+    write_exemplars(&exemplars);
+    let prices = scratch.path("prices.json");
+    std::fs::write(
+        &prices,
+        format!(r#"{{"{WEAK}": "tier1", "{STRONG}": 0.9, "{TOP}": "tier3"}}"#),
+    )
+    .unwrap();
+    let out = scratch.path("model");
+    let run = tierwise([
+        OsStr::new("train"),
+        OsStr::new("--data"),
+        OsStr::new(DATA),
+        OsStr::new("--exemplars"),
+        exemplars.as_os_str(),
+        OsStr::new("--prices"),
+        prices.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
+    assert!(run.success, "stderr:\n{}", run.stderr);
+    let artifact = out.join("classifier.json");
+    let art: Value = serde_json::from_str(&std::fs::read_to_string(&artifact).unwrap()).unwrap();
+    assert_eq!(art["format"], "tierwise-router-v2");
+    assert_eq!(
+        art["kinds"]["names"],
+        serde_json::json!(["math_proof", "translation"])
+    );
+    assert!(
+        art["difficulty_linear"].is_object(),
+        "--data retrains difficulty"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("training.json")).unwrap()).unwrap();
+    // Tiers of the data's models: from --prices (a tier, or a price placed by the pool's).
+    assert_eq!(report["difficulty"]["model_tiers"][WEAK], "tier1");
+    assert_eq!(report["difficulty"]["model_tiers"][STRONG], "tier2");
+    assert_eq!(report["kinds"]["rows"], 24);
+
+    // The pool's task table names the 23 default kinds; this classifier has two, so its pool
+    // has a table of its own (a kind the classifier does not know is refused, below).
+    let pool = scratch.path("pool.toml");
+    std::fs::write(&pool, pool_without_kinds("")).unwrap();
+    let refused = tierwise([
+        OsStr::new("route"),
+        OsStr::new("Translate to French: the shop opens at ten"),
+        OsStr::new("--classifier"),
+        artifact.as_os_str(),
+    ]);
+    assert!(!refused.success);
+    assert!(
+        refused
+            .stderr
+            .contains("is not a kind this classifier knows"),
+        "{}",
+        refused.stderr
+    );
+
+    // The artifact routes: a translation to tier1, a proof to tier3, each kind named.
+    for (query, tier, kind) in [
+        (
+            "Please put this into French: the little shop on the corner opens at ten",
+            "tier1",
+            "translation",
+        ),
+        (
+            "Prove rigorously that the square root of two is irrational",
+            "tier3",
+            "math_proof",
+        ),
+    ] {
+        let run = tierwise([
+            OsStr::new("route"),
+            OsStr::new(query),
+            OsStr::new("--classifier"),
+            artifact.as_os_str(),
+            OsStr::new("--pool"),
+            pool.as_os_str(),
+            OsStr::new("--require-confidence"),
+            OsStr::new("0"),
+        ]);
+        assert!(run.success, "stderr:\n{}", run.stderr);
+        let d = stdout_json(&run);
+        assert_eq!(d["task_kind"], kind, "{query}: {d}");
+        assert_eq!(d["predicted_tier"], tier, "{query}: {d}");
+    }
+
+    // eval on labelled rows reports where each tier's asks went.
+    let run = tierwise([
+        OsStr::new("eval"),
+        OsStr::new("--data"),
+        exemplars.as_os_str(),
+        OsStr::new("--classifier"),
+        artifact.as_os_str(),
+        OsStr::new("--pool"),
+        pool.as_os_str(),
+        OsStr::new("--no-rules"),
+        OsStr::new("--threshold"),
+        OsStr::new("0"),
+    ]);
+    assert!(run.success, "stderr:\n{}", run.stderr);
+    let r = last_line_json(&run);
+    assert_eq!(r["n"], 24, "{r}");
+    assert!(r["kind_accuracy_pct"].as_f64().unwrap() >= 90.0, "{r}");
+    assert!(r["simple_on_tier1_pct"].as_f64().unwrap() >= 90.0, "{r}");
+    assert_eq!(r["complex_on_tier1"], 0, "{r}");
+    let total: u64 = r["confusion"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|m| m.as_object().unwrap().values())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 24);
+
+    // A pool that moves translation to tier2: same artifact, another tier, no retraining.
+    std::fs::write(
+        &pool,
+        pool_without_kinds("[task_kinds]\ntranslation = \"tier2\"\n"),
+    )
+    .unwrap();
+    let run = tierwise([
+        OsStr::new("route"),
+        OsStr::new("Please put this into French: the little shop on the corner opens at ten"),
+        OsStr::new("--classifier"),
+        artifact.as_os_str(),
+        OsStr::new("--pool"),
+        pool.as_os_str(),
+    ]);
+    assert!(run.success, "stderr:\n{}", run.stderr);
+    let d = stdout_json(&run);
+    assert_eq!(
+        (&d["task_kind"], &d["predicted_tier"]),
+        (&"translation".into(), &"tier2".into()),
+        "{d}"
+    );
+}
+
+#[test]
+fn train_without_usable_input_fails_with_a_message() {
+    let scratch = Scratch::new("train-bad");
+    let run = tierwise([
+        OsStr::new("train"),
+        OsStr::new("--out"),
+        scratch.path("m").as_os_str(),
+    ]);
+    assert!(!run.success);
+    assert!(run.stderr.contains("--exemplars"), "{}", run.stderr);
+    // Outcome rows whose models have no tier: refused, naming a model and --prices.
+    let run = tierwise([
+        OsStr::new("train"),
+        OsStr::new("--data"),
+        OsStr::new(DATA),
+        OsStr::new("--out"),
+        scratch.path("m").as_os_str(),
+    ]);
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("--prices") && run.stderr.contains(WEAK),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn validate_pool_accepts_the_bundled_pool_and_names_a_bad_field() {
+    let scratch = Scratch::new("validate-pool");
+    let good = scratch.path("good.toml");
+    std::fs::write(&good, tierwise::config::PoolConfig::bundled_toml()).unwrap();
+    let run = tierwise([OsStr::new("validate-pool"), good.as_os_str()]);
+    assert!(run.success, "stderr:\n{}", run.stderr);
+    assert!(run.stdout.contains("ok"), "{}", run.stdout);
+
+    for (what, from, to, expect) in [
+        (
+            "unknown kind",
+            "summary = \"tier1\"",
+            "sumary = \"tier1\"",
+            "sumary",
+        ),
+        (
+            "bad tier",
+            "summary = \"tier1\"",
+            "summary = \"tier9\"",
+            "tier9",
+        ),
+        (
+            "negative price",
+            "input_usd_per_m = 0.14",
+            "input_usd_per_m = -0.14",
+            "input_usd_per_m",
+        ),
+    ] {
+        let bad = scratch.path("bad.toml");
+        std::fs::write(
+            &bad,
+            tierwise::config::PoolConfig::bundled_toml().replacen(from, to, 1),
+        )
+        .unwrap();
+        let run = tierwise([OsStr::new("validate-pool"), bad.as_os_str()]);
+        assert!(!run.success, "{what}: accepted");
+        assert!(run.stderr.contains(expect), "{what}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn route_names_the_task_kind_of_everyday_asks() {
+    // The bundled classifier: an extraction is a cheap kind, a system design an expensive one.
+    let run = tierwise([
+        "route",
+        "Extract the invoice number and the due date from: 'Invoice #A-1932, due 3 May 2026, total EUR 412.50'",
+    ]);
+    assert!(run.success, "stderr:\n{}", run.stderr);
+    let d = stdout_json(&run);
+    assert_eq!(d["task_kind"], "extraction", "{d}");
+    assert_eq!(d["tier"], "tier1", "{d}");
+    let run = tierwise([
+        "route",
+        "Design a multi-region, strongly consistent rate limiter for 2M requests per second: data model, failure modes, trade-offs",
+    ]);
+    assert!(run.success, "stderr:\n{}", run.stderr);
+    let d = stdout_json(&run);
+    assert_eq!(d["task_kind"], "system_design", "{d}");
+    assert_eq!(d["tier"], "tier3", "{d}");
 }

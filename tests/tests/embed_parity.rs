@@ -2,15 +2,8 @@
 //! Parity of the bundled int8 MiniLM against full-precision sentence-transformers vectors
 //! (`tests/data/minilm_reference.jsonl`, 57 texts), and checks of the bundled artifacts.
 
-use serde::Deserialize;
-use tierwise::embed::{DIM, Embedder, Embedding, assets};
-
-#[derive(Deserialize)]
-struct Reference {
-    text: String,
-    tokens: usize,
-    embedding: Vec<f32>,
-}
+use tierwise::embed::parity::{self, Reference};
+use tierwise::embed::{Embedder, assets};
 
 fn references() -> Vec<Reference> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/minilm_reference.jsonl");
@@ -21,36 +14,40 @@ fn references() -> Vec<Reference> {
         .collect()
 }
 
+/// Parity on the kernel path of the CPU that runs the test (named in the output). The other
+/// paths are checked by `tests/kernels.sh` (x86-64 AVX2 and generic, under qemu) and
+/// `tests/arm64.sh` (aarch64, under qemu).
 #[test]
 fn int8_model_matches_full_precision_reference() {
     let embedder = Embedder::bundled().expect("bundled embedder");
     let refs = references();
     assert_eq!(refs.len(), 57, "the reference file has 57 texts");
-    let mut cosines = Vec::new();
-    for r in &refs {
-        let q = embedder.embed(&r.text).expect("embedding");
-        assert_eq!(q.model_tokens, r.tokens, "token count of {:?}", r.text);
-        assert_eq!(q.embedding.0.len(), DIM);
-        let norm: f32 = r.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let reference = Embedding(r.embedding.iter().map(|v| v / norm).collect());
-        cosines.push((q.embedding.cosine(&reference), r.text.clone()));
-    }
-    let min = cosines.iter().map(|c| c.0).fold(f32::INFINITY, f32::min);
-    let mean = cosines.iter().map(|c| c.0).sum::<f32>() / cosines.len() as f32;
+    let r = parity::check(&embedder, &refs).expect("embedding");
     eprintln!(
-        "parity over {} texts: cosine min {min:.4} mean {mean:.4}",
-        cosines.len()
+        "parity over {} texts on {}: cosine min {:.4} mean {:.4}",
+        r.texts, r.kernel, r.cosine_min, r.cosine_mean
     );
-    let worst = cosines
-        .iter()
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .expect("non-empty");
     assert!(
-        min >= 0.98,
-        "cosine min {min:.4} < 0.98 (worst: {:?})",
-        worst.1
+        r.token_mismatches.is_empty(),
+        "token counts differ: {:?}",
+        r.token_mismatches
     );
-    assert!(mean >= 0.99, "cosine mean {mean:.4} < 0.99");
+    assert_eq!(parity::MIN_COSINE, 0.98);
+    assert_eq!(parity::MEAN_COSINE, 0.99);
+    assert!(
+        r.cosine_min >= 0.98,
+        "{}: cosine min {:.4} < 0.98 (worst: {:?})",
+        r.kernel,
+        r.cosine_min,
+        r.worst
+    );
+    assert!(
+        r.cosine_mean >= 0.99,
+        "{}: cosine mean {:.4} < 0.99",
+        r.kernel,
+        r.cosine_mean
+    );
+    assert!(r.passes());
 }
 
 #[test]

@@ -70,6 +70,7 @@ fn records() -> Vec<CostRecord> {
         confidence: 0.93,
         escalated: false,
         decided_by: "rule:greeting".into(),
+        task_kind: None,
         input_tokens: 12,
         output_tokens: 40,
         tokens_estimated: true,

@@ -82,7 +82,10 @@ impl App {
         for (provider, key_ref) in &settings.proxy.api_key_refs {
             key_pool.set_api_key_ref(provider, key_ref)?;
         }
-        let loading = std::thread::spawn(move || Router::with_pool(pool));
+        let classifier = settings.classifier_path.clone();
+        let loading = std::thread::spawn(move || {
+            Router::with_pool_and_classifier(pool, classifier.as_deref())
+        });
         let sdk = tierwise::aws::sdk_config(&settings.aws).await;
         // While the model loads: the provider keys (Secrets Manager / SSM / env; never logged)
         // and the breakers' first snapshot, so the first request pays for neither.
@@ -613,6 +616,9 @@ pub(crate) fn decision_headers<B>(res: &mut Response<B>, d: &Decision) {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);
         }
+    }
+    if let Some(Ok(v)) = d.task_kind.as_deref().map(HeaderValue::from_str) {
+        h.insert("x-tierwise-task-kind", v);
     }
 }
 

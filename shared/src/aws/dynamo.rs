@@ -236,6 +236,9 @@ pub fn cost_item(rec: &CostRecord, ttl: Duration) -> HashMap<String, AttributeVa
     if let Some(ms) = rec.upstream_ms {
         item.insert("upstream_ms".to_string(), n(decimal(ms, 3)));
     }
+    if let Some(kind) = &rec.task_kind {
+        item.insert("task_kind".to_string(), s(kind));
+    }
     if let Some(up) = &rec.upstream {
         let attempts = up.attempts.iter().map(attempt_value).collect();
         item.insert("attempts".to_string(), AttributeValue::L(attempts));

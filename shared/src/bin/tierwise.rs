@@ -1,5 +1,6 @@
 //! `tierwise`: the command line — route a query, embed a text, evaluate the router on a
-//! routing benchmark, and write the classifier's training features.
+//! routing benchmark or labelled asks, retrain the classifier, check a pool file, and write
+//! the classifier's training features.
 
 use std::path::PathBuf;
 
@@ -51,6 +52,9 @@ enum Command {
         /// Tenant to attribute the query to.
         #[arg(long)]
         tenant: Option<String>,
+        /// A classifier artifact (from `tierwise train`) instead of the bundled one.
+        #[arg(long)]
+        classifier: Option<PathBuf>,
     },
     /// Evaluate the router on a routing-benchmark JSONL file (RouteLLM metrics, or --tiers mix).
     Eval {
@@ -64,7 +68,9 @@ enum Command {
         #[arg(long, requires = "weak")]
         strong: Option<String>,
         /// `tier1=MODEL,tier2=MODEL,tier3=MODEL`: report the routed mix's quality and cost.
-        #[arg(long, required_unless_present = "weak")]
+        /// Without --weak/--strong or --tiers, rows labelled with a `tier` (everyday asks) are
+        /// reported by where each tier's asks went.
+        #[arg(long)]
         tiers: Option<String>,
         /// Write `{"id", "score"}` per prompt here.
         #[arg(long)]
@@ -78,9 +84,55 @@ enum Command {
         /// Switch the rules off (to measure what they add).
         #[arg(long)]
         no_rules: bool,
+        /// A classifier artifact (from `tierwise train`) instead of the bundled one.
+        #[arg(long)]
+        classifier: Option<PathBuf>,
         /// Worker threads.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+    },
+    /// Retrain the classifier: the difficulty head from outcome data (routing benchmarks,
+    /// `tierwise labels` output), the task-kind head from labelled asks; writes
+    /// DIR/classifier.json and DIR/training.json.
+    Train {
+        /// Outcome data (JSONL with per-model `scores`), one or more files.
+        #[arg(long, num_args = 1..)]
+        data: Vec<PathBuf>,
+        /// Labelled asks (JSONL with `kind` and `tier`), one or more files.
+        #[arg(long, num_args = 1..)]
+        exemplars: Vec<PathBuf>,
+        /// The pool whose tiers and prices place the data's models (default: bundled).
+        #[arg(long)]
+        pool: Option<PathBuf>,
+        /// Prices of models outside the pool: JSON `{"model": usd_per_m_input | "tierN"}`.
+        #[arg(long)]
+        prices: Option<PathBuf>,
+        /// The artifact whose parts are kept when not retrained (default: bundled).
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// How far difficulty moves a kind's tier probabilities, in logits per standard
+        /// deviation of difficulty on the asks.
+        #[arg(long, default_value_t = tierwise::train::DEFAULT_DIFFICULTY_WEIGHT)]
+        difficulty_weight: f64,
+        /// Weight of prompt length in the outcome score (the `eval` ranking), relative to
+        /// difficulty, per standard deviation.
+        #[arg(long, default_value_t = tierwise::train::DEFAULT_LENGTH_WEIGHT)]
+        length_weight: f64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Check a pool file (TOML) and its task-kind table against the classifier; exit 0 when
+    /// it would load, else print what is wrong (naming the field) and exit 2.
+    ValidatePool {
+        /// The pool file.
+        file: PathBuf,
+        /// A classifier artifact to check the task kinds against (default: bundled).
+        #[arg(long)]
+        classifier: Option<PathBuf>,
     },
     /// Print a text's MiniLM embedding (384 floats, JSON array).
     Embed {
@@ -98,6 +150,14 @@ enum Command {
         /// Worker threads.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+    },
+    /// Check the embedder against full-precision reference vectors (JSONL `{"text", "tokens",
+    /// "embedding"}`): prints cosine min/mean and this CPU's int8 kernel path; exit 2 when
+    /// the cosine min < 0.98, the mean < 0.99 or a token count differs.
+    Parity {
+        /// The reference file (the repository's is tests/data/minilm_reference.jsonl).
+        #[arg(long)]
+        reference: PathBuf,
     },
     /// Print the classifier's feature names (JSON array), in vector order.
     #[command(hide = true)]
@@ -182,8 +242,12 @@ fn main() -> anyhow::Result<()> {
             min_tier,
             max_tier,
             tenant,
+            classifier,
         } => {
-            let router = Router::with_pool(load_pool(pool.as_deref())?)?;
+            let router = Router::with_pool_and_classifier(
+                load_pool(pool.as_deref())?,
+                classifier.as_deref(),
+            )?;
             let req = RouteRequest {
                 query: Some(query),
                 require_confidence,
@@ -209,6 +273,7 @@ fn main() -> anyhow::Result<()> {
             pool,
             threshold,
             no_rules,
+            classifier,
             threads,
         } => {
             let pool = load_pool(pool.as_deref())?;
@@ -223,7 +288,7 @@ fn main() -> anyhow::Result<()> {
                 .map(tierwise::evaluate::parse_tier_map)
                 .transpose()?;
             let rows = tierwise::dataset::read_jsonl(&data)?;
-            let mut router = Router::with_pool(pool.clone())?;
+            let mut router = Router::with_pool_and_classifier(pool.clone(), classifier.as_deref())?;
             if no_rules {
                 router = router.with_rules(tierwise::rules::Rules::disabled());
             }
@@ -247,10 +312,63 @@ fn main() -> anyhow::Result<()> {
                     "random router (mean of 20 seeds): {}",
                     serde_json::to_string(&r.random)?
                 );
+                eprintln!(
+                    "prompt-length router (score = tokens): {}",
+                    serde_json::to_string(&r.length)?
+                );
                 println!("{}", serde_json::to_string(&r.metrics)?);
             } else if let Some(map) = map {
                 let r = tierwise::evaluate::tiers(&router, &pool, &rows, &map, threshold, threads)?;
                 println!("{}", serde_json::to_string(&r)?);
+            } else {
+                let r = tierwise::evaluate::kinds(&router, &pool, &rows, threshold, threads)?;
+                println!("{}", serde_json::to_string(&r)?);
+            }
+        }
+        Command::Train {
+            data,
+            exemplars,
+            pool,
+            prices,
+            base,
+            difficulty_weight,
+            length_weight,
+            out,
+            threads,
+        } => train(TrainArgs {
+            data,
+            exemplars,
+            pool,
+            prices,
+            base,
+            difficulty_weight,
+            length_weight,
+            out,
+            threads,
+        })?,
+        Command::ValidatePool { file, classifier } => {
+            let checked = PoolConfig::load(&file)
+                .map_err(anyhow::Error::from)
+                .and_then(|pool| {
+                    let c = match &classifier {
+                        Some(p) => tierwise::classifier::TierClassifier::load(p)?,
+                        None => tierwise::classifier::TierClassifier::bundled()?,
+                    };
+                    c.with_kind_tiers(pool.task_kinds())?;
+                    Ok(pool)
+                });
+            match checked {
+                Ok(pool) => println!(
+                    "{}: ok ({} models, baseline {}, pricing {})",
+                    file.display(),
+                    pool.models().count(),
+                    pool.baseline().id,
+                    pool.pricing_version()
+                ),
+                Err(e) => {
+                    eprintln!("tierwise validate-pool: {}: {e}", file.display());
+                    std::process::exit(2);
+                }
             }
         }
         Command::Embed { text } => {
@@ -259,6 +377,22 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&q.embedding.0)?);
         }
         Command::Features { data, out, threads } => write_features(&data, &out, threads)?,
+        Command::Parity { reference } => {
+            let text = std::fs::read_to_string(&reference)
+                .with_context(|| format!("reading {}", reference.display()))?;
+            let refs = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(serde_json::from_str)
+                .collect::<Result<Vec<tierwise::embed::parity::Reference>, _>>()
+                .with_context(|| format!("parsing {}", reference.display()))?;
+            let embedder = tierwise::embed::Embedder::bundled().context("loading the embedder")?;
+            let report = tierwise::embed::parity::check(&embedder, &refs)?;
+            println!("{}", serde_json::to_string(&report)?);
+            if !report.passes() {
+                std::process::exit(2);
+            }
+        }
         Command::FeatureNames => println!(
             "{}",
             serde_json::to_string(&tierwise::features::feature_names())?
@@ -480,6 +614,77 @@ fn read_table_rollups(
     anyhow::bail!(
         "this tierwise was built without AWS support: use --export DIR, or build with `--features aws`"
     )
+}
+
+struct TrainArgs {
+    data: Vec<PathBuf>,
+    exemplars: Vec<PathBuf>,
+    pool: Option<PathBuf>,
+    prices: Option<PathBuf>,
+    base: Option<PathBuf>,
+    difficulty_weight: f64,
+    length_weight: f64,
+    out: PathBuf,
+    threads: usize,
+}
+
+fn train(a: TrainArgs) -> anyhow::Result<()> {
+    let pool = load_pool(a.pool.as_deref())?;
+    let prices = match &a.prices {
+        Some(p) => serde_json::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| {
+            format!(
+                "{}: expected {{\"model\": usd_per_m | \"tierN\"}}",
+                p.display()
+            )
+        })?,
+        None => Default::default(),
+    };
+    let base_text = match &a.base {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => tierwise::classifier::BUNDLED_CLASSIFIER.to_string(),
+    };
+    let base: tierwise::classifier::Artifact =
+        serde_json::from_str(&base_text).context("parsing the base classifier")?;
+    let read =
+        |files: &[PathBuf]| -> anyhow::Result<Vec<(String, Vec<tierwise::dataset::BenchmarkRow>)>> {
+            files
+                .iter()
+                .map(|f| Ok((f.display().to_string(), tierwise::dataset::read_jsonl(f)?)))
+                .collect()
+        };
+    let data = read(&a.data)?;
+    let exemplars = read(&a.exemplars)?;
+    let embedder = tierwise::embed::Embedder::bundled().context("loading the embedder")?;
+    let (artifact, report) = tierwise::train::train(
+        &embedder,
+        &data,
+        &exemplars,
+        &tierwise::train::TrainOptions {
+            pool: &pool,
+            prices,
+            base,
+            difficulty_weight: a.difficulty_weight,
+            length_weight: a.length_weight,
+            threads: a.threads,
+        },
+    )?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let path = a.out.join("classifier.json");
+    std::fs::write(&path, serde_json::to_string(&artifact)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // The artifact's provenance (this run's report, and the base's when kept) beside it.
+    std::fs::write(
+        a.out.join("training.json"),
+        serde_json::to_string_pretty(&artifact.training)? + "\n",
+    )?;
+    eprintln!("{}", serde_json::to_string(&report)?);
+    println!("{}", path.display());
+    Ok(())
 }
 
 fn load_pool(path: Option<&std::path::Path>) -> anyhow::Result<PoolConfig> {

@@ -7,6 +7,7 @@
 //! in production is rten ([`rten_engine`]).
 
 pub mod assets;
+pub mod parity;
 pub mod rten_engine;
 mod tokenize;
 
