@@ -6,6 +6,9 @@
 //! (`embed/8`, `embed/32`, ...) contains it. `TIERWISE_BENCH_ITERS=N` overrides the measured
 //! runs per length (defaults 300/300/150/80). Without `--bench` (e.g. `cargo test --benches`)
 //! each length runs once as a smoke test. The last line of output is one JSON object.
+//! `TIERWISE_BENCH_COMPARE_MODEL=model.onnx` also times that model (same tokenizer, rten),
+//! alternating run by run with the bundled one, and reports its P50 over the bundled P50
+//! (`compare`): a same-run ratio for a model change on a noisy machine.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -58,6 +61,15 @@ fn main() -> anyhow::Result<()> {
     let load_start = Instant::now();
     let embedder = Embedder::bundled().context("loading the bundled embedder")?;
     let load_ms = ms(load_start);
+    let other = match std::env::var_os("TIERWISE_BENCH_COMPARE_MODEL") {
+        Some(path) => Some(Embedder::new(
+            embedder.tokenizer().clone(),
+            Box::new(tierwise::embed::rten_engine::RtenEngine::from_file(
+                std::path::Path::new(&path),
+            )?),
+        )),
+        None => None,
+    };
     let full = embedder
         .tokenizer()
         .encode(TEXT)
@@ -91,17 +103,41 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     let mut rows = Vec::new();
+    let mut compare = Map::new();
     for &(n, default_iters) in &selected {
         let ids = cut(&full.ids, n);
         if ids.len() != n {
             bail!("built {} ids for a {n}-token query", ids.len());
         }
         let iters = iters_override.unwrap_or(default_iters);
-        let times = sample(iters, WARMUP, || {
+        let (mut own, mut other_times) = (Vec::new(), Vec::new());
+        let sampled = sample(iters, WARMUP, || {
+            let t = Instant::now();
             black_box(embedder.embed_ids(black_box(&ids))?);
+            own.push(ms(t));
+            if let Some(o) = &other {
+                let t = Instant::now();
+                black_box(o.embed_ids(black_box(&ids))?);
+                other_times.push(ms(t));
+            }
             Ok(())
         })?;
-        rows.push((n, iters, Stats::of(&times)));
+        // With a second model each run times both: keep the bundled model's own time (the
+        // warm-up runs are timed too: the last `iters`).
+        let times = if other.is_some() {
+            own[own.len().saturating_sub(iters)..].to_vec()
+        } else {
+            sampled
+        };
+        let s = Stats::of(&times);
+        if !other_times.is_empty() {
+            let o = Stats::of(&other_times[other_times.len().saturating_sub(iters)..]);
+            compare.insert(
+                n.to_string(),
+                json!({"p50_ms": round(o.p50), "p99_ms": round(o.p99), "p50_over_bundled": round(o.p50 / s.p50)}),
+            );
+        }
+        rows.push((n, iters, s));
     }
 
     let yard_after = sample(YARDSTICK_RUNS, 1, || {
@@ -155,6 +191,7 @@ fn main() -> anyhow::Result<()> {
         "yardstick_ms": round(yard.p50),
         "yardstick_before_ms": round(yard_b.p50),
         "yardstick_after_ms": round(yard_a.p50),
+        "compare": Value::Object(compare),
     });
     println!("{summary}");
     Ok(())

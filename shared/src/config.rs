@@ -19,7 +19,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// Default minimum classifier confidence for the predicted tier to be trusted.
-pub const DEFAULT_CONFIDENCE_THRESHOLD: f64 = 0.5;
+pub const DEFAULT_CONFIDENCE_THRESHOLD: f64 = 0.6;
 /// Default fraction of queries also answered by the baseline model.
 pub const DEFAULT_SHADOW_RATE: f64 = 0.05;
 /// Default output length, in tokens, assumed for cost estimates before the answer is known.
@@ -669,7 +669,7 @@ api_key_ref = "TIERWISE_P_API_KEY"
 
         assert_eq!(pool.baseline().id, "openai/gpt-4o");
         assert_eq!(pool.baseline_tier(), Tier::Tier3);
-        assert_eq!(pool.confidence_threshold(), 0.5);
+        assert_eq!(pool.confidence_threshold(), 0.6);
         assert_eq!(
             pool.task_kinds().len(),
             23,

@@ -31,6 +31,16 @@ impl RtenEngine {
         Self::from_model(model)
     }
 
+    /// Another MiniLM-shaped ONNX file (a benchmark compares a candidate model with the
+    /// bundled one in the same run).
+    pub fn from_file(path: &std::path::Path) -> Result<Self, EmbedError> {
+        let model = ModelOptions::with_all_ops()
+            .prepack_weights(true)
+            .load_file(path)
+            .map_err(|e| EmbedError::ModelLoad(format!("{}: {e}", path.display())))?;
+        Self::from_model(model)
+    }
+
     /// Wraps a loaded MiniLM-shaped model (inputs `input_ids`, `attention_mask`,
     /// optional `token_type_ids`; first output the last hidden state).
     pub fn from_model(model: Model) -> Result<Self, EmbedError> {
