@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Tier;
 use crate::records::{ShadowSample, usd_to_nanos};
+#[cfg(feature = "upstream")]
 use crate::router::round9;
 use crate::settings::{AwsCallSettings, SettingsError, parse_key_refs, parse_prefixed};
 use crate::store::{StoreError, WriteOutcome};
