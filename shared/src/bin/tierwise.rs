@@ -94,37 +94,7 @@ enum Command {
     /// Retrain the classifier: the difficulty head from outcome data (routing benchmarks,
     /// `tierwise labels` output), the task-kind head from labelled asks; writes
     /// DIR/classifier.json and DIR/training.json.
-    Train {
-        /// Outcome data (JSONL with per-model `scores`), one or more files.
-        #[arg(long, num_args = 1..)]
-        data: Vec<PathBuf>,
-        /// Labelled asks (JSONL with `kind` and `tier`), one or more files.
-        #[arg(long, num_args = 1..)]
-        exemplars: Vec<PathBuf>,
-        /// The pool whose tiers and prices place the data's models (default: bundled).
-        #[arg(long)]
-        pool: Option<PathBuf>,
-        /// Prices of models outside the pool: JSON `{"model": usd_per_m_input | "tierN"}`.
-        #[arg(long)]
-        prices: Option<PathBuf>,
-        /// The artifact whose parts are kept when not retrained (default: bundled).
-        #[arg(long)]
-        base: Option<PathBuf>,
-        /// How far difficulty moves a kind's tier probabilities, in logits per standard
-        /// deviation of difficulty on the asks.
-        #[arg(long, default_value_t = tierwise::train::DEFAULT_DIFFICULTY_WEIGHT)]
-        difficulty_weight: f64,
-        /// Weight of prompt length in the outcome score (the `eval` ranking), relative to
-        /// difficulty, per standard deviation.
-        #[arg(long, default_value_t = tierwise::train::DEFAULT_LENGTH_WEIGHT)]
-        length_weight: f64,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// Worker threads.
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-    },
+    Train(TrainArgs),
     /// Check a pool file (TOML) and its task-kind table against the classifier; exit 0 when
     /// it would load, else print what is wrong (naming the field) and exit 2.
     ValidatePool {
@@ -325,27 +295,7 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&r)?);
             }
         }
-        Command::Train {
-            data,
-            exemplars,
-            pool,
-            prices,
-            base,
-            difficulty_weight,
-            length_weight,
-            out,
-            threads,
-        } => train(TrainArgs {
-            data,
-            exemplars,
-            pool,
-            prices,
-            base,
-            difficulty_weight,
-            length_weight,
-            out,
-            threads,
-        })?,
+        Command::Train(args) => train(args)?,
         Command::ValidatePool { file, classifier } => {
             let checked = PoolConfig::load(&file)
                 .map_err(anyhow::Error::from)
@@ -616,15 +566,37 @@ fn read_table_rollups(
     )
 }
 
+/// `tierwise train`'s arguments.
+#[derive(clap::Args)]
 struct TrainArgs {
+    /// Outcome data (JSONL with per-model `scores`), one or more files.
+    #[arg(long, num_args = 1..)]
     data: Vec<PathBuf>,
+    /// Labelled asks (JSONL with `kind` and `tier`), one or more files.
+    #[arg(long, num_args = 1..)]
     exemplars: Vec<PathBuf>,
+    /// The pool whose tiers and prices place the data's models (default: bundled).
+    #[arg(long)]
     pool: Option<PathBuf>,
+    /// Prices of models outside the pool: JSON `{"model": usd_per_m_input | "tierN"}`.
+    #[arg(long)]
     prices: Option<PathBuf>,
+    /// The artifact whose parts are kept when not retrained (default: bundled).
+    #[arg(long)]
     base: Option<PathBuf>,
+    /// How far difficulty moves a kind's tier probabilities, in logits per standard
+    /// deviation of difficulty on the asks.
+    #[arg(long, default_value_t = tierwise::train::DEFAULT_DIFFICULTY_WEIGHT)]
     difficulty_weight: f64,
+    /// Weight of prompt length in the outcome score (the `eval` ranking), relative to
+    /// difficulty, per standard deviation.
+    #[arg(long, default_value_t = tierwise::train::DEFAULT_LENGTH_WEIGHT)]
     length_weight: f64,
+    /// Output folder.
+    #[arg(long)]
     out: PathBuf,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
     threads: usize,
 }
 
