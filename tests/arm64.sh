@@ -30,7 +30,7 @@ export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
 out="${CARGO_TARGET_DIR:-target}"
 if [ $bundle = 1 ]; then
   echo "== router Lambda bootstrap for $target (release)" >&2
-  cargo build --quiet --locked --release --target "$target" -p router
+  cargo build --quiet --locked --release --target "$target" -p tierwise-router --bin router
   stage="$(mktemp -d)"
   cp "$out/$target/release/router" "$stage/bootstrap"
   (cd "$stage" && zip -q -9 router.zip bootstrap)
