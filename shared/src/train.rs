@@ -176,12 +176,14 @@ pub fn train(
     let mut art = opts.base.clone();
     art.feature_names = feature_names();
     let mut difficulty_report = None;
+    let mut data_rows = Vec::new();
     if !data.is_empty() {
-        let (linear, cal, report) = train_difficulty(embedder, data, opts)?;
+        let (linear, cal, report, x) = train_difficulty(embedder, data, opts)?;
         art.trees.clear();
         art.difficulty_linear = Some(linear);
         art.calibration = cal;
         difficulty_report = Some(report);
+        data_rows = x;
     }
     let base_kinds = art.kinds.take();
     let (mut section, kinds_report, kind_rows) = if exemplars.is_empty() {
@@ -200,35 +202,26 @@ pub fn train(
     art.kinds = None;
     art.format = crate::classifier::FORMAT_V1.into();
     let difficulty_only = TierClassifier::from_artifact(art.clone())?;
-    let reference: Vec<Vec<f32>> = if kind_rows.is_empty() {
-        let rows: Vec<&BenchmarkRow> = data.iter().flat_map(|(_, r)| r.iter()).collect();
-        featurize_all(embedder, &rows, opts.threads)?
+    // The reference rows: the asks when given, else the outcome rows (featurised once).
+    let reference = if kind_rows.is_empty() {
+        data_rows
     } else {
         kind_rows
     };
-    let mut raws: Vec<f64> = reference
-        .iter()
-        .map(|x| difficulty_only.raw_score(x))
-        .collect();
-    raws.sort_by(f64::total_cmp);
-    let center = raws.get(raws.len() / 2).copied().unwrap_or(0.0);
-    let mean = raws.iter().sum::<f64>() / raws.len().max(1) as f64;
-    let sd = (raws.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / raws.len().max(1) as f64)
-        .sqrt()
-        .max(1e-6);
+    let (center, sd) = median_and_sd(
+        reference
+            .iter()
+            .map(|x| difficulty_only.raw_score(x))
+            .collect(),
+    );
     section.difficulty_center = center;
     section.difficulty_weight = opts.difficulty_weight / sd;
-    let mut lengths: Vec<f64> = reference
-        .iter()
-        .map(|x| f64::from(x[crate::embed::DIM]))
-        .collect();
-    lengths.sort_by(f64::total_cmp);
-    let length_center = lengths.get(lengths.len() / 2).copied().unwrap_or(0.0);
-    let lmean = lengths.iter().sum::<f64>() / lengths.len().max(1) as f64;
-    let length_sd = (lengths.iter().map(|v| (v - lmean).powi(2)).sum::<f64>()
-        / lengths.len().max(1) as f64)
-        .sqrt()
-        .max(1e-6);
+    let (length_center, length_sd) = median_and_sd(
+        reference
+            .iter()
+            .map(|x| f64::from(x[crate::embed::DIM]))
+            .collect(),
+    );
     section.length_center = length_center;
     // In difficulty's raw units: `length_weight` sds of length count as that many sds of
     // difficulty.
@@ -256,11 +249,28 @@ pub fn train(
     Ok((art, report))
 }
 
+/// The median and the standard deviation (at least 1e-6) of `values`.
+fn median_and_sd(mut values: Vec<f64>) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let n = values.len().max(1) as f64;
+    let median = values.get(values.len() / 2).copied().unwrap_or(0.0);
+    let mean = values.iter().sum::<f64>() / n;
+    let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    (median, sd.max(1e-6))
+}
+
+type DifficultyOut = (
+    LinearHead,
+    BTreeMap<String, Calibration>,
+    DifficultyReport,
+    Vec<Vec<f32>>,
+);
+
 fn train_difficulty(
     embedder: &Embedder,
     data: &[(String, Vec<BenchmarkRow>)],
     opts: &TrainOptions,
-) -> Result<(LinearHead, BTreeMap<String, Calibration>, DifficultyReport), TrainError> {
+) -> Result<DifficultyOut, TrainError> {
     let mut model_tiers = BTreeMap::new();
     let mut untiered = std::collections::BTreeSet::new();
     let mut rows: Vec<&BenchmarkRow> = Vec::new();
@@ -368,6 +378,7 @@ fn train_difficulty(
             validation_rows: val.len(),
             validation_ece_tier1_wrong: ece,
         },
+        x,
     ))
 }
 
@@ -526,6 +537,14 @@ mod tests {
             Some(Tier::Tier1)
         );
         assert_eq!(model_tier(&pool, &prices, "unknown"), None);
+    }
+
+    #[test]
+    fn median_and_sd_of_a_small_sample() {
+        let (m, sd) = median_and_sd(vec![3.0, 1.0, 2.0]);
+        assert_eq!(m, 2.0);
+        assert!((sd - (2.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(median_and_sd(vec![5.0, 5.0]), (5.0, 1e-6));
     }
 
     #[test]
