@@ -142,11 +142,18 @@ impl From<&RouteError> for ApiError {
     }
 }
 
-/// `GET /v1/models`: the pool as an OpenAI-style model list, with tiers and prices.
+/// `GET /v1/models`: `auto` (the routed model) first, then the pool as an OpenAI-style model
+/// list, with tiers and prices — tools that fill a model picker from this list can route.
 pub fn models_list(pool: &PoolConfig) -> Value {
-    let data: Vec<Value> = pool
-        .models()
-        .map(|(tier, m)| {
+    let auto = json!({
+        "id": "auto",
+        "object": "model",
+        "created": 0,
+        "owned_by": "tierwise",
+        "description": "routes each request to the cheapest adequate tier of the pool",
+    });
+    let data: Vec<Value> = std::iter::once(auto)
+        .chain(pool.models().map(|(tier, m)| {
             json!({
                 "id": m.id,
                 "object": "model",
@@ -160,7 +167,7 @@ pub fn models_list(pool: &PoolConfig) -> Value {
                 "context_window": m.context_window,
                 "max_output_tokens": m.max_output_tokens,
             })
-        })
+        }))
         .collect();
     json!({
         "object": "list",
@@ -193,9 +200,10 @@ mod tests {
         let v = models_list(&pool);
         assert_eq!(v["object"], "list");
         let data = v["data"].as_array().unwrap();
-        assert_eq!(data.len(), pool.models().count());
-        assert_eq!(data[0]["tier"], "tier1");
-        assert!(data[0]["pricing"]["input_usd_per_m"].as_f64().unwrap() > 0.0);
+        assert_eq!(data.len(), pool.models().count() + 1);
+        assert_eq!(data[0]["id"], "auto", "the routed model comes first");
+        assert_eq!(data[1]["tier"], "tier1");
+        assert!(data[1]["pricing"]["input_usd_per_m"].as_f64().unwrap() > 0.0);
         assert_eq!(v["baseline_model"], pool.baseline().id);
     }
 }
