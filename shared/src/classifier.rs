@@ -310,6 +310,14 @@ impl TierClassifier {
         Self::from_json(&text)
     }
 
+    /// The artifact at `path` when given, else the bundled one.
+    pub fn load_or_bundled(path: Option<&std::path::Path>) -> Result<Self, ClassifierError> {
+        match path {
+            Some(p) => Self::load(p),
+            None => Self::bundled(),
+        }
+    }
+
     /// Loads and validates an artifact.
     pub fn from_json(json: &str) -> Result<Self, ClassifierError> {
         let art: Artifact =

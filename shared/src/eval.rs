@@ -372,40 +372,64 @@ impl SplitMix64 {
     }
 }
 
-/// Expected calibration error of predicted probabilities `probs` against `outcomes` (0/1 or
-/// soft, in `[0, 1]`), with `bins` equal-width bins over `[0, 1]`.
+/// One bin of a reliability table: the predictions whose probability falls in `[from, to)`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReliabilityBin {
+    pub from: f64,
+    pub to: f64,
+    pub n: usize,
+    /// Mean predicted probability in the bin.
+    pub mean_confidence: f64,
+    /// Mean outcome in the bin.
+    pub adequate_rate: f64,
+}
+
+/// A reliability table of predicted probabilities `probs` against `outcomes` (0/1 or soft, in
+/// `[0, 1]`) in `bins` equal-width bins over `[0, 1]`, empty bins left out.
 ///
-/// `ECE = sum over bins b of (|b| / n) * |mean(prob in b) - mean(outcome in b)|`. Bin `j`
-/// holds probabilities in `[j / bins, (j + 1) / bins)`, the last bin also holds 1; probabilities
-/// outside `[0, 1]` are clamped into it. Pairs are taken up to the shorter input, pairs with a
-/// non-finite value are skipped, and with no usable pair (or `bins == 0`) the result is 0.
-pub fn expected_calibration_error(probs: &[f64], outcomes: &[f64], bins: usize) -> f64 {
+/// Bin `j` holds probabilities in `[j / bins, (j + 1) / bins)`, the last bin also holds 1;
+/// probabilities outside `[0, 1]` are clamped into it for binning (their mean is of the raw
+/// values). Pairs are taken up to the shorter input and pairs with a non-finite value are
+/// skipped; `bins == 0` gives no bins.
+pub fn reliability(probs: &[f64], outcomes: &[f64], bins: usize) -> Vec<ReliabilityBin> {
     if bins == 0 {
-        return 0.0;
+        return Vec::new();
     }
-    let mut count = vec![0usize; bins];
-    let mut sum_prob = vec![0.0; bins];
-    let mut sum_outcome = vec![0.0; bins];
-    let mut n = 0usize;
+    let mut acc = vec![(0usize, 0.0f64, 0.0f64); bins];
     for (&p, &y) in probs.iter().zip(outcomes) {
         if !(p.is_finite() && y.is_finite()) {
             continue;
         }
         let b = ((p.clamp(0.0, 1.0) * bins as f64).floor() as usize).min(bins - 1);
-        count[b] += 1;
-        sum_prob[b] += p;
-        sum_outcome[b] += y;
-        n += 1;
+        acc[b].0 += 1;
+        acc[b].1 += p;
+        acc[b].2 += y;
     }
+    acc.iter()
+        .enumerate()
+        .filter(|(_, a)| a.0 > 0)
+        .map(|(b, &(n, sum_p, sum_y))| ReliabilityBin {
+            from: b as f64 / bins as f64,
+            to: (b + 1) as f64 / bins as f64,
+            n,
+            mean_confidence: sum_p / n as f64,
+            adequate_rate: sum_y / n as f64,
+        })
+        .collect()
+}
+
+/// Expected calibration error of predicted probabilities `probs` against `outcomes`, over the
+/// [`reliability`] table of `bins` bins: `ECE = sum over bins b of (|b| / n) * |mean(prob in
+/// b) - mean(outcome in b)|`. With no usable pair (or `bins == 0`) the result is 0.
+pub fn expected_calibration_error(probs: &[f64], outcomes: &[f64], bins: usize) -> f64 {
+    let table = reliability(probs, outcomes, bins);
+    let n: usize = table.iter().map(|b| b.n).sum();
     if n == 0 {
         return 0.0;
     }
-    (0..bins)
-        .filter(|&b| count[b] > 0)
-        .map(|b| {
-            let c = count[b] as f64;
-            c / n as f64 * (sum_prob[b] / c - sum_outcome[b] / c).abs()
-        })
+    table
+        .iter()
+        .map(|b| b.n as f64 / n as f64 * (b.mean_confidence - b.adequate_rate).abs())
         .sum()
 }
 
@@ -673,5 +697,16 @@ mod tests {
         let empty = random_router_metrics(&[], &[], 5);
         assert_eq!((empty.n, empty.apgr, empty.points.len()), (0, None, 0));
         assert_eq!(random_router_metrics(&weak, &strong, 0).apgr, None);
+    }
+
+    #[test]
+    fn reliability_bins_count_and_average() {
+        let bins = reliability(&[0.55, 0.58, 0.95, 1.0], &[1.0, 0.0, 1.0, 1.0], 10);
+        assert_eq!(bins.len(), 2, "{bins:?}");
+        assert_eq!((bins[0].n, bins[1].n), (2, 2));
+        assert!((bins[0].mean_confidence - 0.565).abs() < 1e-12);
+        assert!((bins[0].adequate_rate - 0.5).abs() < 1e-12);
+        assert!((bins[1].from - 0.9).abs() < 1e-12 && bins[1].adequate_rate == 1.0);
+        assert!(reliability(&[], &[], 10).is_empty());
     }
 }

@@ -10,7 +10,8 @@ use serde::Serialize;
 use crate::config::{PoolConfig, Tier};
 use crate::dataset::BenchmarkRow;
 use crate::eval::{
-    RouterMetrics, expected_calibration_error, random_router_metrics, routellm_metrics,
+    ReliabilityBin, RouterMetrics, expected_calibration_error, random_router_metrics, reliability,
+    routellm_metrics,
 };
 use crate::router::{RouteError, Router, TierChoice};
 
@@ -174,7 +175,6 @@ pub fn tiers(
     let with_costs = usable
         .iter()
         .all(|r| map.values().all(|m| r.costs_usd.contains_key(m)));
-    let out_tokens = u64::from(pool.expected_output_tokens());
     let (mut quality, mut strong_q, mut cost, mut base) = (0.0, 0.0, 0.0, 0.0);
     let mut mix: BTreeMap<Tier, f64> = Tier::ALL.iter().map(|t| (*t, 0.0)).collect();
     for (r, c) in usable.iter().zip(&choices) {
@@ -186,13 +186,9 @@ pub fn tiers(
             cost += r.costs_usd.get(model).copied().unwrap_or(0.0);
             base += r.costs_usd.get(strongest).copied().unwrap_or(0.0);
         } else {
-            let tokens = c.input_tokens as u64;
-            let priced = pool
-                .tier_models(c.tier)
-                .first()
-                .map(|m| m.cost_usd(tokens, out_tokens));
-            cost += priced.unwrap_or(0.0);
-            base += pool.baseline().cost_usd(tokens, out_tokens);
+            let (routed, baseline) = estimated_costs(pool, c);
+            cost += routed;
+            base += baseline;
         }
     }
     let n = usable.len() as f64;
@@ -218,6 +214,18 @@ pub fn tiers(
         escalation_rate: choices.iter().filter(|c| c.escalated).count() as f64 / n,
         tier_mix: mix,
     })
+}
+
+/// The estimated cost of a routed choice on its tier's preferred model, and of the same
+/// tokens on the baseline: the router's input tokens and the pool's expected output.
+fn estimated_costs(pool: &PoolConfig, c: &TierChoice) -> (f64, f64) {
+    let tokens = c.input_tokens as u64;
+    let out = u64::from(pool.expected_output_tokens());
+    let routed = pool
+        .tier_models(c.tier)
+        .first()
+        .map_or(0.0, |m| m.cost_usd(tokens, out));
+    (routed, pool.baseline().cost_usd(tokens, out))
 }
 
 /// Where labelled task rows went (rows with a `tier` label, e.g. the everyday-asks sets).
@@ -251,39 +259,6 @@ pub struct KindsEvalReport {
     pub reliability: Vec<ReliabilityBin>,
 }
 
-/// One bin of a reliability table.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReliabilityBin {
-    pub from: f64,
-    pub to: f64,
-    pub n: usize,
-    pub mean_confidence: f64,
-    pub adequate_rate: f64,
-}
-
-/// A reliability table of `probs` against 0/1 `outcomes` in `bins` equal-width bins (empty
-/// bins left out).
-pub fn reliability(probs: &[f64], outcomes: &[f64], bins: usize) -> Vec<ReliabilityBin> {
-    let mut acc = vec![(0usize, 0.0f64, 0.0f64); bins];
-    for (p, y) in probs.iter().zip(outcomes) {
-        let b = ((p.clamp(0.0, 1.0) * bins as f64).floor() as usize).min(bins - 1);
-        acc[b].0 += 1;
-        acc[b].1 += p;
-        acc[b].2 += y;
-    }
-    acc.iter()
-        .enumerate()
-        .filter(|(_, a)| a.0 > 0)
-        .map(|(b, (n, sp, sy))| ReliabilityBin {
-            from: b as f64 / bins as f64,
-            to: (b + 1) as f64 / bins as f64,
-            n: *n,
-            mean_confidence: sp / *n as f64,
-            adequate_rate: sy / *n as f64,
-        })
-        .collect()
-}
-
 /// Routes labelled task rows at `threshold` and reports where each tier's asks went.
 pub fn kinds(
     router: &Router,
@@ -299,7 +274,6 @@ pub fn kinds(
         ));
     }
     let choices = route_all(router, &usable, threshold, threads)?;
-    let out_tokens = u64::from(pool.expected_output_tokens());
     let mut confusion: BTreeMap<Tier, BTreeMap<Tier, usize>> = BTreeMap::new();
     let mut mix: BTreeMap<Tier, f64> = Tier::ALL.iter().map(|t| (*t, 0.0)).collect();
     let (mut cost, mut base) = (0.0, 0.0);
@@ -316,9 +290,9 @@ pub fn kinds(
         *mix.entry(c.tier).or_default() += 1.0;
         under += usize::from(c.tier < label);
         exact += usize::from(c.tier == label);
-        let tokens = c.input_tokens as u64;
-        cost += pool.tier_models(c.tier)[0].cost_usd(tokens, out_tokens);
-        base += pool.baseline().cost_usd(tokens, out_tokens);
+        let (routed, baseline) = estimated_costs(pool, c);
+        cost += routed;
+        base += baseline;
         if let Some(k) = &r.kind {
             kind_n += 1;
             kind_ok += usize::from(c.task_kind.as_deref() == Some(k.as_str()));
@@ -385,16 +359,5 @@ mod tests {
                 .contains("tier9")
         );
         assert!(parse_tier_map("tier1").is_err());
-    }
-
-    #[test]
-    fn reliability_bins_count_and_average() {
-        let bins = reliability(&[0.55, 0.58, 0.95, 1.0], &[1.0, 0.0, 1.0, 1.0], 10);
-        assert_eq!(bins.len(), 2, "{bins:?}");
-        assert_eq!((bins[0].n, bins[1].n), (2, 2));
-        assert!((bins[0].mean_confidence - 0.565).abs() < 1e-12);
-        assert!((bins[0].adequate_rate - 0.5).abs() < 1e-12);
-        assert!((bins[1].from - 0.9).abs() < 1e-12 && bins[1].adequate_rate == 1.0);
-        assert!(reliability(&[], &[], 10).is_empty());
     }
 }

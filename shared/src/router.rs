@@ -247,10 +247,7 @@ impl Router {
     ) -> Result<Self, InitError> {
         let rules = Rules::from_table(&pool.rules)?;
         let (embedder, classifier) = std::thread::scope(|s| {
-            let c = s.spawn(|| match classifier {
-                Some(path) => TierClassifier::load(path),
-                None => TierClassifier::bundled(),
-            });
+            let c = s.spawn(|| TierClassifier::load_or_bundled(classifier));
             let e = Embedder::bundled();
             (e, c.join())
         });

@@ -25,7 +25,7 @@ use crate::classifier::{Artifact, Calibration, FORMAT_V2, KindSection, TierClass
 use crate::config::{PoolConfig, Tier};
 use crate::dataset::BenchmarkRow;
 use crate::embed::Embedder;
-use crate::features::{feature_names, featurize};
+use crate::features::{feature_names, featurize_rows};
 use crate::heads::{self, FitOptions, HeadError, LinearHead};
 
 /// Default logit shift per standard deviation of difficulty (tuned on AlpacaEval dev; see
@@ -42,11 +42,8 @@ pub const DEFAULT_LENGTH_WEIGHT: f64 = 3.0;
 pub enum TrainError {
     #[error("{0}")]
     Input(String),
-    #[error("featurising row {id}: {source}")]
-    Features {
-        id: String,
-        source: crate::embed::EmbedError,
-    },
+    #[error(transparent)]
+    Features(#[from] crate::features::RowFeatureError),
     #[error(transparent)]
     Head(#[from] HeadError),
     #[error(transparent)]
@@ -145,19 +142,6 @@ fn model_tier(
 /// A stable 0..100 bucket of an id (the validation split: bucket < 15).
 fn bucket(id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(id.as_bytes()) % 100
-}
-
-fn featurize_all(
-    embedder: &Embedder,
-    rows: &[&BenchmarkRow],
-    threads: usize,
-) -> Result<Vec<Vec<f32>>, TrainError> {
-    crate::parallel::try_map(rows, threads, |r| {
-        featurize(embedder, &r.prompt).map_err(|source| TrainError::Features {
-            id: r.id.clone(),
-            source,
-        })
-    })
 }
 
 /// Trains the classifier: `data` are (file name, rows) with outcomes, `exemplars` (file name,
@@ -320,7 +304,7 @@ fn train_difficulty(
             untiered.iter().cloned().collect::<Vec<_>>().join(", ")
         )));
     }
-    let x = featurize_all(embedder, &rows, opts.threads)?;
+    let x = featurize_rows(embedder, &rows, opts.threads)?;
     let (mut fit_x, mut fit_y, mut fit_w) = (Vec::new(), Vec::new(), Vec::new());
     let mut val = Vec::new();
     for (i, r) in rows.iter().enumerate() {
@@ -443,7 +427,7 @@ fn train_kinds(
             *slot = *t;
         }
     }
-    let x = featurize_all(embedder, &rows, opts.threads)?;
+    let x = featurize_rows(embedder, &rows, opts.threads)?;
     let y: Vec<usize> = rows
         .iter()
         .map(|r| index(r.kind.as_deref().unwrap_or("")))

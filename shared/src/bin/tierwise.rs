@@ -300,10 +300,9 @@ fn main() -> anyhow::Result<()> {
             let checked = PoolConfig::load(&file)
                 .map_err(anyhow::Error::from)
                 .and_then(|pool| {
-                    let c = match &classifier {
-                        Some(p) => tierwise::classifier::TierClassifier::load(p)?,
-                        None => tierwise::classifier::TierClassifier::bundled()?,
-                    };
+                    let c = tierwise::classifier::TierClassifier::load_or_bundled(
+                        classifier.as_deref(),
+                    )?;
                     c.with_kind_tiers(pool.task_kinds())?;
                     Ok(pool)
                 });
@@ -686,16 +685,13 @@ fn write_features(
     use std::io::Write;
     let rows = tierwise::dataset::read_jsonl(data)?;
     let embedder = tierwise::embed::Embedder::bundled().context("loading the embedder")?;
-    let lines = tierwise::parallel::try_map(&rows, threads, |r| {
-        let f = tierwise::features::featurize(&embedder, &r.prompt)
-            .with_context(|| format!("prompt {}", r.id))?;
-        Ok::<_, anyhow::Error>(serde_json::json!({"id": r.id, "features": f}).to_string())
-    })?;
+    let refs: Vec<&tierwise::dataset::BenchmarkRow> = rows.iter().collect();
+    let vectors = tierwise::features::featurize_rows(&embedder, &refs, threads)?;
     let mut w = std::io::BufWriter::new(
         std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
     );
-    for line in &lines {
-        writeln!(w, "{line}")?;
+    for (r, f) in rows.iter().zip(&vectors) {
+        writeln!(w, "{}", serde_json::json!({"id": r.id, "features": f}))?;
     }
     w.flush()?;
     eprintln!("{} feature vectors -> {}", rows.len(), out.display());
