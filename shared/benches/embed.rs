@@ -14,9 +14,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use benchkit::{Stats, cut, ms, round};
 use serde_json::{Map, Value, json};
-use tierwise::benchkit::{Stats, cut, ms, round};
-use tierwise::embed::Embedder;
+use tierwise::routing::embed::Embedder;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
         .filter(|a| !a.starts_with('-'))
         .map(String::as_str)
         .collect();
-    let iters_override = tierwise::benchkit::iters_override().map_err(anyhow::Error::msg)?;
+    let iters_override = benchkit::iters_override().map_err(anyhow::Error::msg)?;
 
     let load_start = Instant::now();
     let embedder = Embedder::bundled().context("loading the bundled embedder")?;
@@ -64,9 +64,11 @@ fn main() -> anyhow::Result<()> {
     let other = match std::env::var_os("TIERWISE_BENCH_COMPARE_MODEL") {
         Some(path) => Some(Embedder::new(
             embedder.tokenizer().clone(),
-            Box::new(tierwise::embed::rten_engine::RtenEngine::from_file(
-                std::path::Path::new(&path),
-            )?),
+            Box::new(
+                tierwise::routing::embed::rten_engine::RtenEngine::from_file(
+                    std::path::Path::new(&path),
+                )?,
+            ),
         )),
         None => None,
     };

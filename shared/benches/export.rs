@@ -15,15 +15,15 @@ use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use benchkit::round;
 use flate2::bufread::MultiGzDecoder;
 use serde_json::json;
-use tierwise::benchkit::round;
-use tierwise::config::Tier;
-use tierwise::export::fixture::{ExportWriter, cost_item_json, line};
-use tierwise::export::read_export;
-use tierwise::records::{
+use tierwise::ledger::records::{
     CostRecord, Counters, RECORD_COST, RecordStatus, RollupRow, nanos_to_usd, usd_to_nanos,
 };
+use tierwise::report::export::fixture::{ExportWriter, cost_item_json, line};
+use tierwise::report::export::read_export;
+use tierwise::routing::pool::Tier;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

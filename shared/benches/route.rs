@@ -6,13 +6,13 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use benchkit::{Stats, ms, round};
 use serde_json::json;
-use tierwise::benchkit::{Stats, ms, round};
-use tierwise::classifier::TierClassifier;
-use tierwise::config::PoolConfig;
-use tierwise::features::{ROUTER_WINDOW, feature_vector, featurize};
-use tierwise::router::{AllHealthy, RouteRequest, Router};
-use tierwise::rules::{QueryFacts, Rules};
+use tierwise::routing::classifier::TierClassifier;
+use tierwise::routing::decision::{AllHealthy, RouteRequest, Router};
+use tierwise::routing::features::{ROUTER_WINDOW, feature_vector, featurize};
+use tierwise::routing::pool::PoolConfig;
+use tierwise::routing::rules::{QueryFacts, Rules};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

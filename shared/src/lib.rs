@@ -1,43 +1,28 @@
 //! tierwise: route each LLM query to the cheapest model tier that answers it well.
 //!
-//! The library holds the whole domain, testable without AWS: the bundled MiniLM embedder
-//! ([`embed`]), and everything the router, evaluator and reporter Lambdas and the `tierwise`
-//! command line share.
+//! The library holds the whole domain, testable without AWS. One folder a domain; imports run
+//! one way, down this list (a folder may use the ones below it, never one above):
+//!
+//! - [`serve`]: what the Lambdas share at their edge — settings, the HTTP API's shapes and the
+//!   one error -> status mapping, metrics (EMF), the Lambda glue.
+//! - [`aws`]: the AWS adapters, one file a port (DynamoDB, SQS, SSM / Secrets Manager).
+//! - [`report`]: cost reports from rollups, and the DynamoDB export reader.
+//! - [`shadow`]: shadow evaluation — the evaluator's flow, verdicts, labels.
+//! - [`proxy`]: the OpenAI-compatible proxy — chat flow, fallback chain, upstream client, breakers.
+//! - [`ledger`]: what a query leaves behind — money and time types, cost records, rollups,
+//!   shadow samples, the store ports, and the service that settles a decision into them.
+//! - [`offline`]: the batch tools — datasets, routing metrics, `tierwise eval` and `train`.
+//! - [`routing`]: the routing decision — embedder, features, classifier, rules, policy, pool.
 
-pub mod api;
 #[cfg(feature = "aws")]
 pub mod aws;
-pub mod benchkit;
-pub mod classifier;
-pub mod embed;
-pub mod features;
-pub mod heads;
-#[cfg(feature = "lambda")]
-pub mod lambda;
-pub mod parallel;
-pub mod router;
-pub mod rules;
+pub mod ledger;
+pub mod offline;
+pub mod proxy;
+pub mod report;
+pub mod routing;
+pub mod serve;
+pub mod shadow;
 
 /// The version of the routing logic, stamped on every decision and record.
 pub const ROUTER_VERSION: &str = concat!("tierwise-", env!("CARGO_PKG_VERSION"));
-#[cfg(feature = "upstream")]
-pub mod chat;
-pub mod config;
-pub mod dataset;
-pub mod eval;
-pub mod evaluate;
-pub mod evaluation;
-pub mod export;
-pub mod health;
-pub mod metrics;
-#[cfg(feature = "upstream")]
-pub mod proxy;
-pub mod records;
-pub mod report;
-pub mod service;
-pub mod settings;
-pub mod store;
-pub mod train;
-#[cfg(feature = "upstream")]
-pub mod upstream;
-pub mod verdict;

@@ -16,15 +16,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsEvent;
+use benchkit::{iters_override, round};
 use serde_json::{Value, json};
 use tierwise::aws::evaluations::DynamoEvaluationStore;
 use tierwise::aws::{dynamodb_client, sdk_config_at, setup};
-use tierwise::benchkit::{iters_override, round};
-use tierwise::config::PoolConfig;
-use tierwise::embed::Embedder;
-use tierwise::evaluation::{EvaluationStore, Evaluator, EvaluatorSettings, MemoryEvaluationStore};
-use tierwise::settings::AwsCallSettings;
-use tierwise::upstream::{ApiKey, Endpoint, Endpoints, HttpUpstream, UpstreamSettings};
+use tierwise::proxy::upstream::{ApiKey, Endpoint, Endpoints, HttpUpstream, UpstreamSettings};
+use tierwise::routing::embed::Embedder;
+use tierwise::routing::pool::PoolConfig;
+use tierwise::serve::settings::AwsCallSettings;
+use tierwise::shadow::evaluator::{
+    EvaluationStore, Evaluator, EvaluatorSettings, MemoryEvaluationStore,
+};
 use tierwise_evaluator::App;
 use tierwise_tests::fake_upstream::{Behaviour, FakeUpstream};
 use tierwise_tests::moto::{Moto, unique_name};

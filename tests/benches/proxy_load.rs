@@ -18,16 +18,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use benchkit::{Stats, iters_override, ms, round};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::json;
 use tierwise::aws::sdk_config_at;
-use tierwise::benchkit::{Stats, iters_override, ms, round};
-use tierwise::router::Router;
-use tierwise::settings::{AwsCallSettings, RouterSettings};
-use tierwise::upstream::{
+use tierwise::proxy::upstream::{
     ApiKey, ChatCall, ChatUpstream, Endpoint, HttpUpstream, UpstreamSettings,
 };
+use tierwise::routing::decision::Router;
+use tierwise::serve::settings::{AwsCallSettings, RouterSettings};
 use tierwise_router::{App, UPSTREAM_MS_HEADER, build_proxy, build_service};
 use tierwise_tests::fake_upstream::{Behaviour, FakeUpstream};
 use tierwise_tests::scripted::{Reply, ScriptedServer};

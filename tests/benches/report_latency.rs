@@ -9,14 +9,14 @@
 
 use std::time::Instant;
 
+use benchkit::{Stats, iters_override, ms, round};
 use serde_json::json;
 use tierwise::aws::dynamo::{read_rollups, rollup_update};
 use tierwise::aws::{dynamodb_client, sdk_config_at, setup};
-use tierwise::benchkit::{Stats, iters_override, ms, round};
-use tierwise::config::Tier;
-use tierwise::records::{CostRecord, RecordStatus};
+use tierwise::ledger::records::{CostRecord, RecordStatus};
 use tierwise::report::{ReportBuilder, ReportParams};
-use tierwise::settings::{AwsCallSettings, ReporterSettings};
+use tierwise::routing::pool::Tier;
+use tierwise::serve::settings::{AwsCallSettings, ReporterSettings};
 use tierwise_reporter::App;
 use tierwise_tests::moto::{Moto, unique_name};
 

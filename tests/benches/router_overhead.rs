@@ -12,11 +12,11 @@
 
 use std::time::Instant;
 
+use benchkit::{Stats, iters_override, ms, round};
 use serde_json::json;
 use tierwise::aws::{dynamodb_client, sdk_config_at, setup, sqs_client};
-use tierwise::benchkit::{Stats, iters_override, ms, round};
-use tierwise::router::{AllHealthy, RouteRequest, Router};
-use tierwise::settings::{AwsCallSettings, RouterSettings};
+use tierwise::routing::decision::{AllHealthy, RouteRequest, Router};
+use tierwise::serve::settings::{AwsCallSettings, RouterSettings};
 use tierwise_router::{App, build_service};
 use tierwise_tests::moto::{Moto, unique_name};
 use tierwise_tests::scripted::{Reply, ScriptedServer};

@@ -2,8 +2,8 @@
 //! `models/train.py` wrote next to the artifact.
 
 use serde::Deserialize;
-use tierwise::classifier::TierClassifier;
-use tierwise::features::N_FEATURES;
+use tierwise::routing::classifier::TierClassifier;
+use tierwise::routing::features::N_FEATURES;
 
 #[derive(Deserialize)]
 struct Check {

@@ -150,7 +150,7 @@ fn route_prints_the_decision_json() {
     for key in tierwise_tests::DECISION_KEYS {
         assert!(d.get(key).is_some(), "missing {key}: {d}");
     }
-    let pool = tierwise::config::PoolConfig::bundled().unwrap();
+    let pool = tierwise::routing::pool::PoolConfig::bundled().unwrap();
     let model = d["model"].as_str().unwrap();
     let (tier, _) = pool
         .model(model)
@@ -297,7 +297,7 @@ fn eval_weak_strong_reports_recomputable_routellm_metrics() {
     }
 
     // Anyone can recompute the metrics from the scores file and the data.
-    let m = tierwise::eval::routellm_metrics(&scores, &weak, &strong).unwrap();
+    let m = tierwise::offline::scores::routellm_metrics(&scores, &weak, &strong).unwrap();
     assert_eq!(m.n, both.len());
     let apgr = report["apgr"]
         .as_f64()
@@ -416,10 +416,10 @@ fn eval_rejects_an_unknown_tier_naming_it() {
 }
 
 /// A cost record of `day` for the export fixtures.
-fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::records::CostRecord {
-    use tierwise::config::Tier;
+fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::ledger::records::CostRecord {
+    use tierwise::routing::pool::Tier;
     let tier = Tier::from_index((i % 3) as usize).unwrap();
-    tierwise::records::CostRecord {
+    tierwise::ledger::records::CostRecord {
         record: "cost".into(),
         query_id: format!("0190c3e0-0000-7000-8000-{i:012}"),
         ts: format!("{day}T10:00:00.000Z"),
@@ -439,7 +439,7 @@ fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::records::CostReco
         baseline_cost_usd: 0.003_125,
         router_ms: 6.5,
         upstream_ms: None,
-        status: tierwise::records::RecordStatus::Routed,
+        status: tierwise::ledger::records::RecordStatus::Routed,
         shadow: false,
         pricing_version: "2026-11-01".into(),
         router_version: "test".into(),
@@ -449,7 +449,7 @@ fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::records::CostReco
 
 #[test]
 fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
-    use tierwise::export::fixture::{ExportWriter, cost_item_json, line};
+    use tierwise::report::export::fixture::{ExportWriter, cost_item_json, line};
     let dir = Scratch::new("export-report");
     let mut w = ExportWriter::create(&dir.0, "01764201600000-abcdef01").unwrap();
     let ttl = std::time::Duration::from_secs(86_400);
@@ -474,7 +474,7 @@ fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
             expected += recs.len() as u64;
             expected_nanos += recs
                 .iter()
-                .map(|r| tierwise::records::usd_to_nanos(r.cost_usd))
+                .map(|r| tierwise::ledger::records::usd_to_nanos(r.cost_usd))
                 .sum::<i64>();
         }
         let lines: Vec<String> = recs.iter().map(|r| line(&cost_item_json(r, ttl))).collect();
@@ -608,7 +608,7 @@ fn write_exemplars(path: &Path) {
 /// The bundled pool without its `[task_kinds]` table (a classifier with other kinds loads with
 /// it), plus `extra` at the end.
 fn pool_without_kinds(extra: &str) -> String {
-    let text = tierwise::config::PoolConfig::bundled_toml();
+    let text = tierwise::routing::pool::PoolConfig::bundled_toml();
     let start = text
         .find("[task_kinds]")
         .expect("the bundled pool has [task_kinds]");
@@ -795,7 +795,7 @@ fn train_without_usable_input_fails_with_a_message() {
 fn validate_pool_accepts_the_bundled_pool_and_names_a_bad_field() {
     let scratch = Scratch::new("validate-pool");
     let good = scratch.path("good.toml");
-    std::fs::write(&good, tierwise::config::PoolConfig::bundled_toml()).unwrap();
+    std::fs::write(&good, tierwise::routing::pool::PoolConfig::bundled_toml()).unwrap();
     let run = tierwise([OsStr::new("validate-pool"), good.as_os_str()]);
     assert!(run.success, "stderr:\n{}", run.stderr);
     assert!(run.stdout.contains("ok"), "{}", run.stdout);
@@ -823,7 +823,7 @@ fn validate_pool_accepts_the_bundled_pool_and_names_a_bad_field() {
         let bad = scratch.path("bad.toml");
         std::fs::write(
             &bad,
-            tierwise::config::PoolConfig::bundled_toml().replacen(from, to, 1),
+            tierwise::routing::pool::PoolConfig::bundled_toml().replacen(from, to, 1),
         )
         .unwrap();
         let run = tierwise([OsStr::new("validate-pool"), bad.as_os_str()]);

@@ -2,8 +2,8 @@
 //! Parity of the bundled int8 MiniLM against full-precision sentence-transformers vectors
 //! (`tests/data/minilm_reference.jsonl`, 57 texts), and checks of the bundled artifacts.
 
-use tierwise::embed::parity::{self, Reference};
-use tierwise::embed::{Embedder, assets};
+use tierwise::routing::embed::parity::{self, Reference};
+use tierwise::routing::embed::{Embedder, assets};
 
 fn references() -> Vec<Reference> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/minilm_reference.jsonl");

@@ -14,12 +14,12 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{Value, json};
 use tierwise::aws::evaluations::{DynamoEvaluationStore, export_labels, read_eval_rollups};
 use tierwise::aws::{dynamodb_client, sdk_config_at, setup, sqs_client};
-use tierwise::config::{PoolConfig, Tier};
-use tierwise::embed::Embedder;
-use tierwise::evaluation::{EvalRollupRow, EvaluationRecord, Evaluator, EvaluatorSettings};
-use tierwise::records::ShadowSample;
-use tierwise::settings::AwsCallSettings;
-use tierwise::upstream::{ApiKey, Endpoint, Endpoints, HttpUpstream, UpstreamSettings};
+use tierwise::ledger::records::ShadowSample;
+use tierwise::proxy::upstream::{ApiKey, Endpoint, Endpoints, HttpUpstream, UpstreamSettings};
+use tierwise::routing::embed::Embedder;
+use tierwise::routing::pool::{PoolConfig, Tier};
+use tierwise::serve::settings::AwsCallSettings;
+use tierwise::shadow::evaluator::{EvalRollupRow, EvaluationRecord, Evaluator, EvaluatorSettings};
 use tierwise_evaluator::App;
 use tierwise_tests::fake_upstream::{Behaviour, FakeUpstream};
 use tierwise_tests::moto::{moto, unique_name};
@@ -712,7 +712,7 @@ async fn verdicts_on_known_pairs_and_their_labels() {
 async fn a_configured_judge_decides_free_text_blind_and_is_shadow_spend() {
     let st = Stack::new(&[("TIERWISE_JUDGE_MODEL", JUDGE)]).await;
     let id = query_id();
-    let routed_first = tierwise::verdict::judge_order(&id);
+    let routed_first = tierwise::shadow::verdict::judge_order(&id);
     // The judge prefers the routed answer, whichever letter it was shown as.
     let winner = if routed_first { "A" } else { "B" };
     st.fake.set_default(
@@ -795,7 +795,7 @@ async fn settings_refuse_unknown_names_and_bad_values() {
     // A judge that is not in the pool is refused when the evaluator is built.
     let s = base(&[("TIERWISE_JUDGE_MODEL", "nobody/none")]).unwrap();
     let upstream = HttpUpstream::new(Endpoints::new(), &UpstreamSettings::default()).unwrap();
-    let store = tierwise::evaluation::MemoryEvaluationStore::new();
+    let store = tierwise::shadow::evaluator::MemoryEvaluationStore::new();
     let e = Evaluator::new(
         upstream,
         store,

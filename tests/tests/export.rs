@@ -1,4 +1,4 @@
-//! Integration test of reading DynamoDB exports (`tierwise::export`) against the real item
+//! Integration test of reading DynamoDB exports (`tierwise::report::export`) against the real item
 //! writers: cost records put as `aws::dynamo::cost_item` writes them and rollups as
 //! `aws::dynamo::rollup_update` leaves them, laid out as an export, read back exactly (rollups
 //! skipped); and the export fixture's encoder, which the unit tests and the benchmark use
@@ -14,10 +14,10 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Value, json};
 use tierwise::aws::dynamo::{cost_item, rollup_update};
-use tierwise::config::Tier;
-use tierwise::export::fixture::{ExportWriter, cost_item_json, line};
-use tierwise::export::{ExportSummary, read_export};
-use tierwise::records::{CostRecord, RECORD_COST, RecordStatus, usd_to_nanos};
+use tierwise::ledger::records::{CostRecord, RECORD_COST, RecordStatus, usd_to_nanos};
+use tierwise::report::export::fixture::{ExportWriter, cost_item_json, line};
+use tierwise::report::export::{ExportSummary, read_export};
+use tierwise::routing::pool::Tier;
 
 const TTL: Duration = Duration::from_secs(90 * 86_400);
 

@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use tierwise::aws::health::{DynamoHealthStore, HEALTH_PK, failures_pk};
 use tierwise::aws::{dynamodb_client, sdk_config_at, setup};
-use tierwise::health::{BreakerSettings, Clock, HealthStore, ManualClock, SharedHealth};
-use tierwise::router::HealthView;
-use tierwise::settings::AwsCallSettings;
+use tierwise::proxy::breaker::{BreakerSettings, Clock, HealthStore, ManualClock, SharedHealth};
+use tierwise::routing::decision::HealthView;
+use tierwise::serve::settings::AwsCallSettings;
 use tierwise_tests::moto::{moto, unique_name};
 
 const MODEL: &str = "openai/gpt-4o-mini";

@@ -14,10 +14,10 @@ use lambda_http::Body;
 use serde_json::{Value, json};
 use tierwise::aws::dynamo::DynamoCostStore;
 use tierwise::aws::{dynamodb_client, sdk_config_at, setup};
-use tierwise::records::{CostRecord, Timestamp, parse_usd_nanos, shadow_sampled};
-use tierwise::router::{AllHealthy, RouteRequest, Router};
-use tierwise::settings::{AwsCallSettings, ReporterSettings};
-use tierwise::store::{CostSink, WriteOutcome};
+use tierwise::ledger::records::{CostRecord, Timestamp, parse_usd_nanos, shadow_sampled};
+use tierwise::ledger::store::{CostSink, WriteOutcome};
+use tierwise::routing::decision::{AllHealthy, RouteRequest, Router};
+use tierwise::serve::settings::{AwsCallSettings, ReporterSettings};
 use tierwise_reporter::App;
 use tierwise_tests::moto::{Moto, unique_name};
 

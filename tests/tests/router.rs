@@ -1,4 +1,4 @@
-//! Integration tests of the routing decision through the library API (`tierwise::router`):
+//! Integration tests of the routing decision through the library API (`tierwise::routing::decision`):
 //! the decision's contract fields and cost arithmetic, rules, tier bounds, escalation,
 //! request validation and status codes, size limits, model health, context windows, the
 //! request/response JSON shapes, and sharing one router across threads.
@@ -8,8 +8,10 @@
 
 use std::sync::OnceLock;
 
-use tierwise::config::{PoolConfig, Tier};
-use tierwise::router::{AllHealthy, Decision, HealthView, RouteError, RouteRequest, Router};
+use tierwise::routing::decision::{
+    AllHealthy, Decision, HealthView, RouteError, RouteRequest, Router,
+};
+use tierwise::routing::pool::{PoolConfig, Tier};
 
 /// A query no shipped rule decides or bounds (no greeting, no lookup prefix, no code, short).
 const PLAIN: &str = "Explain the trade-offs between optimistic and pessimistic locking in a \
@@ -414,7 +416,7 @@ fn content_parts_are_read() {
 fn long_query_under_the_byte_limit_routes() {
     // ~60k words: well past the embedder's 256-token window, within the pool's context windows.
     let query = "The committee reviewed the budget. ".repeat(12_000);
-    assert!(query.len() < tierwise::router::MAX_QUERY_BYTES);
+    assert!(query.len() < tierwise::routing::decision::MAX_QUERY_BYTES);
     let d = decide(&query);
     assert!(
         d.input_tokens > 256,
@@ -429,8 +431,8 @@ fn long_query_under_the_byte_limit_routes() {
 
 #[test]
 fn query_over_one_mib_is_a_413() {
-    let query = "a ".repeat(tierwise::router::MAX_QUERY_BYTES / 2 + 1);
-    assert!(query.len() > tierwise::router::MAX_QUERY_BYTES);
+    let query = "a ".repeat(tierwise::routing::decision::MAX_QUERY_BYTES / 2 + 1);
+    assert!(query.len() > tierwise::routing::decision::MAX_QUERY_BYTES);
     let err = route_err(&RouteRequest::query(query.clone()));
     assert_eq!(err.status(), 413, "{err:?}");
     assert!(matches!(err, RouteError::TooLarge(_)), "{err:?}");
@@ -672,7 +674,7 @@ fn router_is_shared_across_threads() {
 #[test]
 fn very_long_query_that_only_a_lower_tier_fits_still_routes() {
     let query = "a ".repeat(300_000);
-    assert!(query.len() < tierwise::router::MAX_QUERY_BYTES);
+    assert!(query.len() < tierwise::routing::decision::MAX_QUERY_BYTES);
     let d = route(&RouteRequest::query(query)).unwrap_or_else(|e| panic!("{} {e:?}", e.status()));
     assert!(d.input_tokens > 256, "{d:?}");
     let model = router().pool().model(&d.model).unwrap().1;

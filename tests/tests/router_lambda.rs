@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use tierwise::aws::dynamo::{DynamoCostStore, rollup_pk};
 use tierwise::aws::sqs::{SqsQueue, redrive};
 use tierwise::aws::{dynamodb_client, sdk_config_at, setup, sqs_client};
-use tierwise::router::Router;
-use tierwise::settings::{AwsCallSettings, RouterSettings};
-use tierwise::store::{CostSink, WriteOutcome};
+use tierwise::ledger::store::{CostSink, WriteOutcome};
+use tierwise::routing::decision::Router;
+use tierwise::serve::settings::{AwsCallSettings, RouterSettings};
 use tierwise_router::{App, QUERY_ID_HEADER, build_service};
 use tierwise_tests::moto::{moto, unique_name};
 use tierwise_tests::scripted::{Reply, ScriptedServer};
@@ -597,19 +597,19 @@ async fn scripted_store(server: &ScriptedServer, max_attempts: u32) -> DynamoCos
     DynamoCostStore::new(dynamodb_client(&sdk), "costs", 4, 400)
 }
 
-fn a_record() -> tierwise::records::CostRecord {
+fn a_record() -> tierwise::ledger::records::CostRecord {
     let router = Router::bundled().unwrap();
     let d = router
         .route(
-            &tierwise::router::RouteRequest::query("hello"),
-            &tierwise::router::AllHealthy,
+            &tierwise::routing::decision::RouteRequest::query("hello"),
+            &tierwise::routing::decision::AllHealthy,
         )
         .unwrap();
-    tierwise::records::CostRecord::routed(
+    tierwise::ledger::records::CostRecord::routed(
         &d,
         "openai/gpt-4o",
         false,
-        tierwise::records::Timestamp::now(),
+        tierwise::ledger::records::Timestamp::now(),
     )
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tierwise::aws::secrets::{SecretError, load_endpoints, setup_parameter, setup_secret};
 use tierwise::aws::{SdkConfig, sdk_config_at};
-use tierwise::config::PoolConfig;
-use tierwise::settings::AwsCallSettings;
+use tierwise::routing::pool::PoolConfig;
+use tierwise::serve::settings::AwsCallSettings;
 use tierwise_tests::moto::{moto, unique_name};
 
 /// Generous timeouts: moto loads a service's backend on its first request, which can take

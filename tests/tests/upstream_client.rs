@@ -1,4 +1,4 @@
-//! The OpenAI-compatible upstream client (`tierwise::upstream::HttpUpstream`) against real
+//! The OpenAI-compatible upstream client (`tierwise::proxy::upstream::HttpUpstream`) against real
 //! sockets on loopback: buffered answers and every failure class (429 with `Retry-After`,
 //! 5xx, 400 rejected, 401, a hung server, connection refused, truncated JSON), streamed
 //! answers (first bytes, a stalled stream, usage read by the `SseTap`), the headers sent, and
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tierwise::upstream::{
+use tierwise::proxy::upstream::{
     ApiKey, ChatCall, ChatUpstream, ChunkStream, Endpoint, Endpoints, HttpUpstream, SseTap,
     UpstreamError, UpstreamSettings, Usage, answer_text, next_chunk,
 };

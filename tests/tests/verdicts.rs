@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Verdict accuracy of `tierwise::verdict::compare` on the hand-labelled answer pairs of
+//! Verdict accuracy of `tierwise::shadow::verdict::compare` on the hand-labelled answer pairs of
 //! `tests/fixtures/answer_pairs.jsonl` (bundled MiniLM, no judge).
 //!
 //! The file has a dev split and a test split. The default `equivalent_similarity` was picked on
@@ -19,8 +19,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
-use tierwise::embed::Embedder;
-use tierwise::verdict::{
+use tierwise::routing::embed::Embedder;
+use tierwise::shadow::verdict::{
     CompareSettings, Comparison, JudgeSettings, Method, Verdict, compare, judge_order,
     judge_request, read_judge,
 };

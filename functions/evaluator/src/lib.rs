@@ -1,6 +1,6 @@
 //! The evaluator Lambda's handler (SQS event source, `ReportBatchItemFailures`): each message
-//! is a shadow sample ([`tierwise::records::ShadowSample`]); the domain
-//! ([`tierwise::evaluation::Evaluator`]) evaluates it once per query id and writes the verdict
+//! is a shadow sample ([`tierwise::ledger::records::ShadowSample`]); the domain
+//! ([`tierwise::shadow::evaluator::Evaluator`]) evaluates it once per query id and writes the verdict
 //! to DynamoDB. Thin by design: parse, evaluate, report the failed items, log, EMF metrics.
 //! Everything is built once, at init ([`App::init`]).
 //!
@@ -22,14 +22,14 @@ use std::time::Instant;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::StreamExt;
 use tierwise::aws::evaluations::DynamoEvaluationStore;
-use tierwise::config::PoolConfig;
-use tierwise::embed::Embedder;
-use tierwise::evaluation::{
+use tierwise::proxy::upstream::{ChatUpstream, HttpUpstream, UpstreamSettings};
+use tierwise::routing::embed::Embedder;
+use tierwise::routing::pool::PoolConfig;
+use tierwise::serve::lambda::now_ms;
+use tierwise::serve::metrics::{Emf, Unit};
+use tierwise::shadow::evaluator::{
     EvalError, EvaluationRecord, EvaluationStore, Evaluator, EvaluatorSettings, Outcome,
 };
-use tierwise::lambda::now_ms;
-use tierwise::metrics::{Emf, Unit};
-use tierwise::upstream::{ChatUpstream, HttpUpstream, UpstreamSettings};
 
 /// EMF namespace of every metric.
 pub const METRICS_NAMESPACE: &str = "tierwise";

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use tierwise::evaluation::EvaluatorSettings;
+use tierwise::shadow::evaluator::EvaluatorSettings;
 use tierwise_evaluator::App;
 
 #[global_allocator]
@@ -15,7 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> Result<(), Error> {
     let started = Instant::now();
     let settings = EvaluatorSettings::from_env()?;
-    tierwise::lambda::init_logging(&settings.log_level);
+    tierwise::serve::lambda::init_logging(&settings.log_level);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

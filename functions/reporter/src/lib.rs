@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
-use tierwise::api::ApiError;
 use tierwise::aws::dynamo::read_rollups;
 use tierwise::aws::evaluations::read_eval_rollups;
-use tierwise::lambda::{error_response, json_response, now_ms, route_path};
-use tierwise::metrics::{Emf, Unit};
 use tierwise::report::{ReportBuilder, ReportParams};
-use tierwise::settings::ReporterSettings;
+use tierwise::serve::api::ApiError;
+use tierwise::serve::lambda::{error_response, json_response, now_ms, route_path};
+use tierwise::serve::metrics::{Emf, Unit};
+use tierwise::serve::settings::ReporterSettings;
 
 /// Query parameters accepted by `GET /v1/reports`.
 pub const PARAMS: [&str; 4] = ["from", "to", "tenant", "group_by"];
@@ -94,7 +94,7 @@ impl App {
             read_rollups(&self.ddb, &self.table, &days, tenant, self.concurrency),
             read_eval_rollups(&self.ddb, &self.table, &days, tenant),
         );
-        let read_failed = |e: tierwise::store::StoreError| {
+        let read_failed = |e: tierwise::ledger::store::StoreError| {
             tracing::error!(error = %e, "reading rollups failed");
             if e.is_retryable() {
                 ApiError::unavailable("the cost table could not be read; retry later")

@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use lambda_http::{Error, service_fn};
-use tierwise::settings::ReporterSettings;
+use tierwise::serve::settings::ReporterSettings;
 use tierwise_reporter::App;
 
 #[global_allocator]
@@ -13,7 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Error> {
     let settings = ReporterSettings::from_env()?;
-    tierwise::lambda::init_logging(&settings.log_level);
+    tierwise::serve::lambda::init_logging(&settings.log_level);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -1,7 +1,7 @@
 //! The router Lambda's handler (API Gateway HTTP API payload v2, or a function URL):
 //! `POST /v1/route`, `POST /v1/chat/completions` (the OpenAI-compatible proxy) and
 //! `GET /v1/models`. Thin by design: parse the request, call the domain
-//! ([`tierwise::service::RoutingService`], [`tierwise::chat`]), map the outcome to an HTTP
+//! ([`tierwise::ledger::service::RoutingService`], [`tierwise::proxy::chat`]), map the outcome to an HTTP
 //! answer, a JSON log line and EMF metrics. Everything is built once, at init ([`App::init`]).
 //!
 //! Two ways to answer: buffered ([`App::handle`], behind API Gateway, which buffers anyway: a
@@ -15,21 +15,21 @@ use std::time::{Duration, Instant};
 
 use lambda_http::http::{HeaderValue, Method};
 use lambda_http::{Body, Request, RequestExt, Response};
-use tierwise::api::{ApiError, models_list};
 use tierwise::aws::SdkConfig;
 use tierwise::aws::dynamo::DynamoCostStore;
 use tierwise::aws::health::DynamoHealthStore;
 use tierwise::aws::sqs::SqsQueue;
-use tierwise::chat::{ChatProxy, ChatReply, ChatRequest};
-use tierwise::config::PoolConfig;
-use tierwise::health::{BreakerSettings, SharedHealth};
-use tierwise::lambda::{error_response, json_response, now_ms, route_path};
-use tierwise::metrics::{Emf, Unit};
-use tierwise::proxy::ProxySettings;
-use tierwise::router::{AllHealthy, Decision, HealthView, RouteRequest, Router};
-use tierwise::service::{Delivery, Routed, RoutingService};
-use tierwise::settings::{ProxyCallSettings, RouterSettings};
-use tierwise::upstream::{HttpUpstream, UpstreamSettings};
+use tierwise::ledger::service::{Delivery, Routed, RoutingService};
+use tierwise::proxy::breaker::{BreakerSettings, SharedHealth};
+use tierwise::proxy::chain::ProxySettings;
+use tierwise::proxy::chat::{ChatProxy, ChatReply, ChatRequest};
+use tierwise::proxy::upstream::{HttpUpstream, UpstreamSettings};
+use tierwise::routing::decision::{AllHealthy, Decision, HealthView, RouteRequest, Router};
+use tierwise::routing::pool::PoolConfig;
+use tierwise::serve::api::{ApiError, models_list};
+use tierwise::serve::lambda::{error_response, json_response, now_ms, route_path};
+use tierwise::serve::metrics::{Emf, Unit};
+use tierwise::serve::settings::{ProxyCallSettings, RouterSettings};
 
 pub mod stream;
 
@@ -40,7 +40,7 @@ pub const QUERY_ID_HEADER: &str = "x-tierwise-query-id";
 /// the lower wins; else the pool's `max_request_cost_usd`).
 pub const MAX_COST_HEADER: &str = "x-tierwise-max-cost-usd";
 /// Largest request body accepted (the query limit plus JSON overhead).
-pub const MAX_BODY_BYTES: usize = tierwise::router::MAX_QUERY_BYTES + 64 * 1024;
+pub const MAX_BODY_BYTES: usize = tierwise::routing::decision::MAX_QUERY_BYTES + 64 * 1024;
 /// EMF namespace of every metric.
 pub const METRICS_NAMESPACE: &str = "tierwise";
 
@@ -513,7 +513,7 @@ pub fn build_service(
 
 /// The proxy from the providers' endpoints: HTTP client, shared breakers on the table.
 pub fn build_proxy(
-    endpoints: tierwise::upstream::Endpoints,
+    endpoints: tierwise::proxy::upstream::Endpoints,
     dynamo: &SdkConfig,
     settings: &RouterSettings,
 ) -> anyhow::Result<Proxy> {
@@ -535,7 +535,7 @@ pub fn build_health(dynamo: &SdkConfig, settings: &RouterSettings) -> anyhow::Re
 }
 
 fn assemble_proxy(
-    endpoints: tierwise::upstream::Endpoints,
+    endpoints: tierwise::proxy::upstream::Endpoints,
     health: Health,
     settings: &RouterSettings,
 ) -> anyhow::Result<Proxy> {

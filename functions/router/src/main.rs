@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lambda_http::{Error, service_fn};
-use tierwise::settings::RouterSettings;
+use tierwise::serve::settings::RouterSettings;
 use tierwise_router::App;
 
 #[global_allocator]
@@ -18,7 +18,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> Result<(), Error> {
     let started = Instant::now();
     let settings = RouterSettings::from_env()?;
-    tierwise::lambda::init_logging(&settings.log_level);
+    tierwise::serve::lambda::init_logging(&settings.log_level);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

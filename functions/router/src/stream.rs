@@ -17,9 +17,9 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use lambda_http::Body;
 use lambda_http::http::Response;
-use tierwise::chat::StreamFinish;
-use tierwise::router::Decision;
-use tierwise::upstream::{ChatStream, SseTap, UpstreamError};
+use tierwise::proxy::chat::StreamFinish;
+use tierwise::proxy::upstream::{ChatStream, SseTap, UpstreamError};
+use tierwise::routing::decision::Decision;
 
 use crate::{App, decision_headers};
 

@@ -9,7 +9,7 @@
 use std::process::Command;
 
 use tierwise::aws::{dynamodb_client, sdk_config_at, setup, sqs_client};
-use tierwise::settings::AwsCallSettings;
+use tierwise::serve::settings::AwsCallSettings;
 use tierwise_tests::moto::{Moto, unique_name};
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");

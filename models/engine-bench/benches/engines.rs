@@ -10,11 +10,11 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use benchkit::{Stats, cut, ms, round};
 use engine_bench::TractEngine;
 use serde_json::{Map, Value, json};
-use tierwise::benchkit::{Stats, cut, ms, round};
-use tierwise::embed::rten_engine::RtenEngine;
-use tierwise::embed::{Engine, WordPiece, mean_pool_normalize};
+use tierwise::routing::embed::rten_engine::RtenEngine;
+use tierwise::routing::embed::{Engine, WordPiece, mean_pool_normalize};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let bench_mode = args.iter().any(|a| a == "--bench");
-    let iters_override = tierwise::benchkit::iters_override().map_err(anyhow::Error::msg)?;
+    let iters_override = benchkit::iters_override().map_err(anyhow::Error::msg)?;
 
     let tok = WordPiece::bundled().context("loading the bundled tokenizer")?;
     let long = tok.encode(LONG_TEXT).context("tokenizing")?;

@@ -8,7 +8,7 @@
 use anyhow::{anyhow, bail, ensure};
 use tract_onnx::prelude::*;
 
-use tierwise::embed::{DIM, EmbedError, Engine, assets};
+use tierwise::routing::embed::{DIM, EmbedError, Engine, assets};
 
 /// The ONNX inputs MiniLM takes, in the order [`TractEngine`] feeds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct TractEngine {
 }
 
 impl TractEngine {
-    /// The bundled int8 model (`tierwise::embed::assets::MODEL_ONNX`), from bytes to runnable.
+    /// The bundled int8 model (`tierwise::routing::embed::assets::MODEL_ONNX`), from bytes to runnable.
     pub fn bundled() -> Result<Self, EmbedError> {
         Self::from_onnx(assets::MODEL_ONNX)
     }

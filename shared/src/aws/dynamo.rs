@@ -24,11 +24,11 @@ use super::{
     Transacted, UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add,
     transact,
 };
-use crate::records::{
+use crate::ledger::records::{
     CostRecord, Counters, LATENCY_BUCKETS, RECORD_COST, RECORD_ROLLUP, RollupRow, decimal,
     latency_attr, nanos_to_decimal, usd_to_nanos,
 };
-use crate::store::{CostSink, StoreError, WriteOutcome};
+use crate::ledger::store::{CostSink, StoreError, WriteOutcome};
 
 /// Partition key of a cost record.
 pub fn cost_pk(query_id: &str) -> String {
@@ -142,7 +142,8 @@ pub fn rollup_row(item: &HashMap<String, AttributeValue>) -> Result<RollupRow, S
     };
     let money = |k: &str| -> Result<i64, String> {
         num(k)?.map_or(Ok(0), |n| {
-            crate::records::parse_usd_nanos(n).ok_or_else(|| format!("`{k}` is not USD: {n}"))
+            crate::ledger::records::parse_usd_nanos(n)
+                .ok_or_else(|| format!("`{k}` is not USD: {n}"))
         })
     };
     let mut latency = [0u64; LATENCY_BUCKETS];
@@ -194,7 +195,7 @@ fn request_token(rec: &CostRecord) -> String {
 
 /// The record as a DynamoDB item.
 pub fn cost_item(rec: &CostRecord, ttl: Duration) -> HashMap<String, AttributeValue> {
-    let expires = crate::records::Timestamp::parse_unix(&rec.ts)
+    let expires = crate::ledger::records::Timestamp::parse_unix(&rec.ts)
         .unwrap_or(0)
         .saturating_add(ttl.as_secs() as i64);
     let mut item = HashMap::from([
@@ -258,7 +259,7 @@ pub fn cost_item(rec: &CostRecord, ttl: Duration) -> HashMap<String, AttributeVa
 }
 
 /// One proxy attempt as a map in the record's `attempts` list.
-fn attempt_value(a: &crate::records::Attempt) -> AttributeValue {
+fn attempt_value(a: &crate::ledger::records::Attempt) -> AttributeValue {
     let mut m = HashMap::from([
         ("model".to_string(), s(&a.model)),
         ("tier".to_string(), s(a.tier.as_str())),

@@ -29,13 +29,13 @@ use super::{
     Transacted, UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add,
     store_error, transact,
 };
-use crate::config::Tier;
-use crate::evaluation::{
+use crate::ledger::records::{decimal, nanos_to_decimal, parse_usd_nanos, usd_to_nanos};
+use crate::ledger::store::{StoreError, WriteOutcome};
+use crate::routing::pool::Tier;
+use crate::shadow::evaluator::{
     Claim, EvalRollupKey, EvalRollupRow, EvaluationRecord, EvaluationStore, LabelExportSummary,
     RECORD_EVAL_CLAIM, RECORD_EVAL_ROLLUP, RECORD_EVALUATION, VerdictCounters, write_labels,
 };
-use crate::records::{decimal, nanos_to_decimal, parse_usd_nanos, usd_to_nanos};
-use crate::store::{StoreError, WriteOutcome};
 
 const SERVICE: &str = "DynamoDB";
 /// Sort key of a query's claim / evaluation record.
@@ -247,7 +247,7 @@ impl EvaluationStore for DynamoEvaluationStore {
 
 /// The record as a DynamoDB item (without `owner`).
 pub fn evaluation_item(rec: &EvaluationRecord, ttl: Duration) -> HashMap<String, AttributeValue> {
-    let expires = crate::records::Timestamp::parse_unix(&rec.ts)
+    let expires = crate::ledger::records::Timestamp::parse_unix(&rec.ts)
         .unwrap_or(0)
         .saturating_add(ttl.as_secs() as i64);
     let money = |x: f64| n(nanos_to_decimal(usd_to_nanos(x)));
@@ -355,7 +355,7 @@ pub fn record_of_item(item: &HashMap<String, AttributeValue>) -> Result<Evaluati
     let money = |k: &str| -> Result<f64, String> {
         number(item, k).map_or(Ok(0.0), |v| {
             parse_usd_nanos(v)
-                .map(crate::records::nanos_to_usd)
+                .map(crate::ledger::records::nanos_to_usd)
                 .ok_or_else(|| format!("`{k}` is not USD: {v}"))
         })
     };
@@ -580,7 +580,7 @@ pub async fn export_labels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evaluation::{EVALUATOR_VERSION, ROUTED_FROM_SAMPLE};
+    use crate::shadow::evaluator::{EVALUATOR_VERSION, ROUTED_FROM_SAMPLE};
 
     fn record() -> EvaluationRecord {
         EvaluationRecord {
@@ -628,7 +628,7 @@ mod tests {
         assert_eq!(item["sk"].as_s().unwrap(), "eval");
         assert_eq!(item["record"].as_s().unwrap(), "evaluation");
         assert_eq!(item["shadow_cost_usd"].as_n().unwrap(), "0.00182");
-        let ts = crate::records::Timestamp::parse_unix(&rec.ts).unwrap();
+        let ts = crate::ledger::records::Timestamp::parse_unix(&rec.ts).unwrap();
         assert_eq!(item["ttl"].as_n().unwrap(), &(ts + 86_400).to_string());
         assert_eq!(record_of_item(&item).unwrap(), rec);
         let mut bare = item.clone();

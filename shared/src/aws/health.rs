@@ -1,4 +1,4 @@
-//! The shared circuit breakers ([`crate::health`]) in the cost table.
+//! The shared circuit breakers ([`crate::proxy::breaker`]) in the cost table.
 //!
 //! Layout (string keys `pk`/`sk`, `record` names the item kind, `ttl` in epoch seconds):
 //! - breaker: `pk = HEALTH`, `sk = <model id>`, `record = health`; `opened_at`, `open_until`,
@@ -19,8 +19,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{attr_n as n, attr_s as s, store_error};
-use crate::health::{BreakerState, HealthStore};
-use crate::store::StoreError;
+use crate::ledger::store::StoreError;
+use crate::proxy::breaker::{BreakerState, HealthStore};
 
 const SERVICE: &str = "DynamoDB";
 /// Partition of the breaker states.

@@ -22,8 +22,8 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls;
 
-use crate::settings::AwsCallSettings;
-use crate::store::StoreError;
+use crate::ledger::store::StoreError;
+use crate::serve::settings::AwsCallSettings;
 
 /// Error codes that mean "slow down" on DynamoDB and SQS.
 const THROTTLING_CODES: &[&str] = &[

@@ -12,9 +12,9 @@
 use aws_config::SdkConfig;
 
 use super::store_error;
-use crate::config::PoolConfig;
-use crate::store::StoreError;
-use crate::upstream::{ApiKey, Endpoint, Endpoints};
+use crate::ledger::store::StoreError;
+use crate::proxy::upstream::{ApiKey, Endpoint, Endpoints};
+use crate::routing::pool::PoolConfig;
 
 /// Where a key reference points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

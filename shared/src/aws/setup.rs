@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::store_error;
-use crate::store::StoreError;
+use crate::ledger::store::StoreError;
 
 /// Creates the cost table (`pk`/`sk` strings, on-demand, TTL on `ttl`); an existing table is
 /// left as it is.

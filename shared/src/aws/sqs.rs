@@ -6,8 +6,8 @@ use std::time::Duration;
 use aws_sdk_sqs::Client;
 
 use super::store_error;
-use crate::records::ShadowSample;
-use crate::store::{CostSink, Parked, ParkingLot, SampleSink, StoreError, WriteOutcome};
+use crate::ledger::records::ShadowSample;
+use crate::ledger::store::{CostSink, Parked, ParkingLot, SampleSink, StoreError, WriteOutcome};
 
 const SERVICE: &str = "SQS";
 /// Long-poll wait of a redrive's receive: an empty answer then means the queue is drained.

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tierwise::config::{PoolConfig, Tier};
-use tierwise::router::{AllHealthy, RouteRequest, Router};
+use tierwise::routing::decision::{AllHealthy, RouteRequest, Router};
+use tierwise::routing::pool::{PoolConfig, Tier};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -255,15 +255,15 @@ fn main() -> anyhow::Result<()> {
             // Check the cheap arguments before loading the model.
             let map = tiers
                 .as_deref()
-                .map(tierwise::evaluate::parse_tier_map)
+                .map(tierwise::offline::replay::parse_tier_map)
                 .transpose()?;
-            let rows = tierwise::dataset::read_jsonl(&data)?;
+            let rows = tierwise::offline::dataset::read_jsonl(&data)?;
             let mut router = Router::with_pool_and_classifier(pool.clone(), classifier.as_deref())?;
             if no_rules {
-                router = router.with_rules(tierwise::rules::Rules::disabled());
+                router = router.with_rules(tierwise::routing::rules::Rules::disabled());
             }
             if let (Some(weak), Some(strong)) = (weak, strong) {
-                let r = tierwise::evaluate::weak_strong(
+                let r = tierwise::offline::replay::weak_strong(
                     &router, &rows, &weak, &strong, threshold, threads,
                 )?;
                 if let Some(path) = scores_out {
@@ -288,10 +288,13 @@ fn main() -> anyhow::Result<()> {
                 );
                 println!("{}", serde_json::to_string(&r.metrics)?);
             } else if let Some(map) = map {
-                let r = tierwise::evaluate::tiers(&router, &pool, &rows, &map, threshold, threads)?;
+                let r = tierwise::offline::replay::tiers(
+                    &router, &pool, &rows, &map, threshold, threads,
+                )?;
                 println!("{}", serde_json::to_string(&r)?);
             } else {
-                let r = tierwise::evaluate::kinds(&router, &pool, &rows, threshold, threads)?;
+                let r =
+                    tierwise::offline::replay::kinds(&router, &pool, &rows, threshold, threads)?;
                 println!("{}", serde_json::to_string(&r)?);
             }
         }
@@ -300,7 +303,7 @@ fn main() -> anyhow::Result<()> {
             let checked = PoolConfig::load(&file)
                 .map_err(anyhow::Error::from)
                 .and_then(|pool| {
-                    let c = tierwise::classifier::TierClassifier::load_or_bundled(
+                    let c = tierwise::routing::classifier::TierClassifier::load_or_bundled(
                         classifier.as_deref(),
                     )?;
                     c.with_kind_tiers(pool.task_kinds())?;
@@ -321,7 +324,8 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Embed { text } => {
-            let embedder = tierwise::embed::Embedder::bundled().context("loading the embedder")?;
+            let embedder =
+                tierwise::routing::embed::Embedder::bundled().context("loading the embedder")?;
             let q = embedder.embed(&text).context("embedding the text")?;
             println!("{}", serde_json::to_string(&q.embedding.0)?);
         }
@@ -333,10 +337,11 @@ fn main() -> anyhow::Result<()> {
                 .lines()
                 .filter(|l| !l.trim().is_empty())
                 .map(serde_json::from_str)
-                .collect::<Result<Vec<tierwise::embed::parity::Reference>, _>>()
+                .collect::<Result<Vec<tierwise::routing::embed::parity::Reference>, _>>()
                 .with_context(|| format!("parsing {}", reference.display()))?;
-            let embedder = tierwise::embed::Embedder::bundled().context("loading the embedder")?;
-            let report = tierwise::embed::parity::check(&embedder, &refs)?;
+            let embedder =
+                tierwise::routing::embed::Embedder::bundled().context("loading the embedder")?;
+            let report = tierwise::routing::embed::parity::check(&embedder, &refs)?;
             println!("{}", serde_json::to_string(&report)?);
             if !report.passes() {
                 std::process::exit(2);
@@ -344,7 +349,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::FeatureNames => println!(
             "{}",
-            serde_json::to_string(&tierwise::features::feature_names())?
+            serde_json::to_string(&tierwise::routing::features::feature_names())?
         ),
         Command::Report {
             from,
@@ -364,8 +369,8 @@ fn main() -> anyhow::Result<()> {
             )?;
             let mut builder = tierwise::report::ReportBuilder::new(&params);
             if let Some(dir) = export {
-                let summary = tierwise::export::read_export(&dir, |rec| {
-                    builder.add(&tierwise::records::RollupRow::of_record(&rec));
+                let summary = tierwise::report::export::read_export(&dir, |rec| {
+                    builder.add(&tierwise::ledger::records::RollupRow::of_record(&rec));
                 })?;
                 eprintln!(
                     "export {}: {} files, {} items, {} cost records",
@@ -409,7 +414,7 @@ fn main() -> anyhow::Result<()> {
 #[cfg(feature = "aws")]
 mod aws_cmd {
     use tierwise::aws::{self, dynamo::DynamoCostStore, setup, sqs::SqsQueue};
-    use tierwise::settings::{AwsCallSettings, RouterSettings};
+    use tierwise::serve::settings::{AwsCallSettings, RouterSettings};
 
     pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         Ok(tokio::runtime::Builder::new_current_thread()
@@ -518,7 +523,7 @@ fn read_table_rollups(
             .context("give --table or set TIERWISE_TABLE (or use --export DIR)")?,
     };
     let rows = aws_cmd::runtime()?.block_on(async {
-        let sdk = tierwise::aws::sdk_config(&tierwise::settings::AwsCallSettings {
+        let sdk = tierwise::aws::sdk_config(&tierwise::serve::settings::AwsCallSettings {
             operation_timeout: std::time::Duration::from_secs(30),
             attempt_timeout: std::time::Duration::from_secs(10),
             max_attempts: 3,
@@ -585,11 +590,11 @@ struct TrainArgs {
     base: Option<PathBuf>,
     /// How far difficulty moves a kind's tier probabilities, in logits per standard
     /// deviation of difficulty on the asks.
-    #[arg(long, default_value_t = tierwise::train::DEFAULT_DIFFICULTY_WEIGHT)]
+    #[arg(long, default_value_t = tierwise::offline::train::DEFAULT_DIFFICULTY_WEIGHT)]
     difficulty_weight: f64,
     /// Weight of prompt length in the outcome score (the `eval` ranking), relative to
     /// difficulty, per standard deviation.
-    #[arg(long, default_value_t = tierwise::train::DEFAULT_LENGTH_WEIGHT)]
+    #[arg(long, default_value_t = tierwise::offline::train::DEFAULT_LENGTH_WEIGHT)]
     length_weight: f64,
     /// Output folder.
     #[arg(long)]
@@ -617,25 +622,25 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         Some(p) => {
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
         }
-        None => tierwise::classifier::BUNDLED_CLASSIFIER.to_string(),
+        None => tierwise::routing::classifier::BUNDLED_CLASSIFIER.to_string(),
     };
-    let base: tierwise::classifier::Artifact =
+    let base: tierwise::routing::classifier::Artifact =
         serde_json::from_str(&base_text).context("parsing the base classifier")?;
     let read =
-        |files: &[PathBuf]| -> anyhow::Result<Vec<(String, Vec<tierwise::dataset::BenchmarkRow>)>> {
+        |files: &[PathBuf]| -> anyhow::Result<Vec<(String, Vec<tierwise::offline::dataset::BenchmarkRow>)>> {
             files
                 .iter()
-                .map(|f| Ok((f.display().to_string(), tierwise::dataset::read_jsonl(f)?)))
+                .map(|f| Ok((f.display().to_string(), tierwise::offline::dataset::read_jsonl(f)?)))
                 .collect()
         };
     let data = read(&a.data)?;
     let exemplars = read(&a.exemplars)?;
-    let embedder = tierwise::embed::Embedder::bundled().context("loading the embedder")?;
-    let (artifact, report) = tierwise::train::train(
+    let embedder = tierwise::routing::embed::Embedder::bundled().context("loading the embedder")?;
+    let (artifact, report) = tierwise::offline::train::train(
         &embedder,
         &data,
         &exemplars,
-        &tierwise::train::TrainOptions {
+        &tierwise::offline::train::TrainOptions {
             pool: &pool,
             prices,
             base,
@@ -683,10 +688,10 @@ fn write_features(
     threads: usize,
 ) -> anyhow::Result<()> {
     use std::io::Write;
-    let rows = tierwise::dataset::read_jsonl(data)?;
-    let embedder = tierwise::embed::Embedder::bundled().context("loading the embedder")?;
-    let refs: Vec<&tierwise::dataset::BenchmarkRow> = rows.iter().collect();
-    let vectors = tierwise::features::featurize_rows(&embedder, &refs, threads)?;
+    let rows = tierwise::offline::dataset::read_jsonl(data)?;
+    let embedder = tierwise::routing::embed::Embedder::bundled().context("loading the embedder")?;
+    let refs: Vec<&tierwise::offline::dataset::BenchmarkRow> = rows.iter().collect();
+    let vectors = tierwise::routing::features::featurize_rows(&embedder, &refs, threads)?;
     let mut w = std::io::BufWriter::new(
         std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
     );

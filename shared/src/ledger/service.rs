@@ -1,0 +1,340 @@
+//! The router as a service: a decision, then its cost record (and rollup) and, for a sampled
+//! query, its shadow sample — with nothing lost when a store fails: what cannot be delivered
+//! is parked on the fallback, and what cannot even be parked is logged in full and counted.
+//!
+//! Generic over the narrow traits of [`crate::ledger::store`], so it runs against DynamoDB and SQS in
+//! the Lambda and against memory in unit tests.
+
+use crate::ledger::records::{CostRecord, ShadowSample, Timestamp, shadow_sampled};
+use crate::ledger::store::{CostSink, Parked, ParkingLot, SampleSink, StoreError, WriteOutcome};
+use crate::routing::decision::{Decision, HealthView, RouteError, RouteRequest, Router};
+
+/// How an item (record or sample) was delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Written / sent.
+    Delivered,
+    /// The record already existed (a replay): nothing written, no sample sent again.
+    Duplicate,
+    /// Delivery failed (`kind` of the [`StoreError`]) and the item was parked on the fallback.
+    Parked { kind: &'static str },
+    /// Delivery and parking both failed; the item was logged in full at error level.
+    Lost { kind: &'static str },
+}
+
+impl Delivery {
+    /// Whether the item reached its store (or was already there).
+    pub fn is_delivered(&self) -> bool {
+        matches!(self, Delivery::Delivered | Delivery::Duplicate)
+    }
+}
+
+/// A routed query and what became of its record and sample.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub decision: Decision,
+    pub record: Delivery,
+    /// `None` when the query was not sampled (or was a replay).
+    pub sample: Option<Delivery>,
+}
+
+/// The router with its sinks.
+pub struct RoutingService<C, S, P> {
+    router: Router,
+    costs: C,
+    samples: S,
+    parking: P,
+    shadow_rate: f64,
+}
+
+impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
+    /// A service over a router and its sinks; `shadow_rate` overrides the pool's when given.
+    pub fn new(router: Router, costs: C, samples: S, parking: P, shadow_rate: Option<f64>) -> Self {
+        let shadow_rate = shadow_rate.unwrap_or_else(|| router.pool().shadow_rate());
+        Self {
+            router,
+            costs,
+            samples,
+            parking,
+            shadow_rate,
+        }
+    }
+
+    /// The router.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// The shadow sampling rate in use.
+    pub fn shadow_rate(&self) -> f64 {
+        self.shadow_rate
+    }
+
+    /// Routes a request and records it. `query_id` (a UUID given by the caller, for
+    /// idempotent replays) replaces the generated id.
+    ///
+    /// The decision is answered even when its record or sample cannot be delivered.
+    pub async fn route(
+        &self,
+        req: &RouteRequest,
+        query_id: Option<&str>,
+        health: &dyn HealthView,
+    ) -> Result<Routed, RouteError> {
+        let query_id = query_id.map(parse_query_id).transpose()?;
+        let mut decision = self.router.route(req, health)?;
+        if let Some(id) = query_id {
+            decision.query_id = id;
+        }
+        let now = Timestamp::now();
+        let sampled = shadow_sampled(&decision.query_id, self.shadow_rate);
+        let baseline = self.router.pool().baseline().id.as_str();
+        let record = CostRecord::routed(&decision, baseline, sampled, now.clone());
+        let record_delivery = self.deliver_record(record).await;
+        // A replay's sample was taken care of by the first delivery.
+        let sample = if sampled && record_delivery != Delivery::Duplicate {
+            let sample = ShadowSample::of(req, &decision, baseline, &now.rfc3339, None);
+            Some(self.deliver_sample(sample).await)
+        } else {
+            None
+        };
+        Ok(Routed {
+            decision,
+            record: record_delivery,
+            sample,
+        })
+    }
+
+    /// Writes a record; parks it when the write fails.
+    pub async fn deliver_record(&self, record: CostRecord) -> Delivery {
+        match self.costs.write_cost(&record).await {
+            Ok(WriteOutcome::Written) => Delivery::Delivered,
+            Ok(WriteOutcome::Duplicate) => Delivery::Duplicate,
+            Err(e) => {
+                let kind = e.kind();
+                tracing::warn!(query_id = %record.query_id, error = %e, "cost record write failed; parking it");
+                self.park(
+                    Parked::CostRecord {
+                        record,
+                        error: e.to_string(),
+                    },
+                    kind,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Sends a sample; parks it when the send fails.
+    pub async fn deliver_sample(&self, sample: ShadowSample) -> Delivery {
+        match self.samples.send_sample(&sample).await {
+            Ok(()) => Delivery::Delivered,
+            Err(e) => {
+                let kind = e.kind();
+                tracing::warn!(query_id = %sample.query_id, error = %e, "shadow sample send failed; parking it");
+                self.park(
+                    Parked::ShadowSample {
+                        sample,
+                        error: e.to_string(),
+                    },
+                    kind,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn park(&self, item: Parked, kind: &'static str) -> Delivery {
+        match self.parking.park(&item).await {
+            Ok(()) => Delivery::Parked { kind },
+            Err(e) => {
+                log_lost(&item, &e);
+                Delivery::Lost { kind }
+            }
+        }
+    }
+}
+
+/// Last resort: the item, whole, in the function's log (durable in CloudWatch Logs), so it
+/// can be recovered by hand. A parked shadow sample carries the query text: only its id is
+/// logged then, the text stays out of logs.
+fn log_lost(item: &Parked, e: &StoreError) {
+    match item {
+        Parked::CostRecord { record, .. } => {
+            let json = serde_json::to_string(record).unwrap_or_default();
+            tracing::error!(query_id = %record.query_id, error = %e, lost_record = %json, "cost record could not be written nor parked");
+        }
+        Parked::ShadowSample { sample, .. } => {
+            tracing::error!(query_id = %sample.query_id, error = %e, "shadow sample could not be sent nor parked; it is skipped");
+        }
+    }
+}
+
+/// A caller-given query id must be a UUID (any version); it is stored in canonical form.
+pub(crate) fn parse_query_id(id: &str) -> Result<String, RouteError> {
+    uuid::Uuid::parse_str(id.trim())
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| RouteError::InvalidRequest("the query id must be a UUID".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::decision::AllHealthy;
+    use std::sync::{Arc, Mutex};
+
+    /// In-memory sinks that can be told to fail.
+    #[derive(Default, Clone)]
+    struct Mem {
+        records: Arc<Mutex<Vec<CostRecord>>>,
+        samples: Arc<Mutex<Vec<ShadowSample>>>,
+        parked: Arc<Mutex<Vec<Parked>>>,
+        fail_costs: bool,
+        fail_samples: bool,
+        fail_parking: bool,
+    }
+
+    fn down() -> StoreError {
+        StoreError::Unavailable {
+            service: "test",
+            detail: "down".into(),
+        }
+    }
+
+    impl CostSink for Mem {
+        async fn write_cost(&self, r: &CostRecord) -> Result<WriteOutcome, StoreError> {
+            if self.fail_costs {
+                return Err(down());
+            }
+            let mut recs = self.records.lock().unwrap();
+            if recs.iter().any(|x| x.query_id == r.query_id) {
+                return Ok(WriteOutcome::Duplicate);
+            }
+            recs.push(r.clone());
+            Ok(WriteOutcome::Written)
+        }
+    }
+    impl SampleSink for Mem {
+        async fn send_sample(&self, s: &ShadowSample) -> Result<(), StoreError> {
+            if self.fail_samples {
+                return Err(down());
+            }
+            self.samples.lock().unwrap().push(s.clone());
+            Ok(())
+        }
+    }
+    impl ParkingLot for Mem {
+        async fn park(&self, p: &Parked) -> Result<(), StoreError> {
+            if self.fail_parking {
+                return Err(down());
+            }
+            self.parked.lock().unwrap().push(p.clone());
+            Ok(())
+        }
+    }
+
+    fn router() -> Router {
+        Router::bundled().unwrap()
+    }
+
+    fn service(mem: &Mem, rate: f64) -> RoutingService<Mem, Mem, Mem> {
+        RoutingService::new(router(), mem.clone(), mem.clone(), mem.clone(), Some(rate))
+    }
+
+    fn block<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    const ID: &str = "0190c3e0-1111-7000-8000-000000000001";
+
+    #[test]
+    fn records_once_and_replays_are_duplicates() {
+        let mem = Mem::default();
+        let svc = service(&mem, 1.0);
+        let req = RouteRequest::query("Explain how a B-tree split works.");
+        let first = block(svc.route(&req, Some(ID), &AllHealthy)).unwrap();
+        assert_eq!(first.decision.query_id, ID);
+        assert_eq!(first.record, Delivery::Delivered);
+        assert_eq!(first.sample, Some(Delivery::Delivered));
+        let again = block(svc.route(&req, Some(&ID.to_uppercase()), &AllHealthy)).unwrap();
+        assert_eq!(again.record, Delivery::Duplicate);
+        assert_eq!(again.sample, None);
+        assert_eq!(mem.records.lock().unwrap().len(), 1);
+        assert_eq!(mem.samples.lock().unwrap().len(), 1);
+        let rec = &mem.records.lock().unwrap()[0];
+        assert!(rec.shadow);
+        assert_eq!(rec.model, first.decision.model);
+    }
+
+    #[test]
+    fn unsampled_queries_send_nothing() {
+        let mem = Mem::default();
+        let svc = service(&mem, 0.0);
+        let r = block(svc.route(&RouteRequest::query("hello"), None, &AllHealthy)).unwrap();
+        assert_eq!(r.sample, None);
+        assert!(mem.samples.lock().unwrap().is_empty());
+        assert!(!mem.records.lock().unwrap()[0].shadow);
+    }
+
+    #[test]
+    fn failed_writes_are_parked_and_the_decision_still_answered() {
+        let mem = Mem {
+            fail_costs: true,
+            fail_samples: true,
+            ..Mem::default()
+        };
+        let svc = service(&mem, 1.0);
+        let r = block(svc.route(&RouteRequest::query("hello"), None, &AllHealthy)).unwrap();
+        assert_eq!(
+            r.record,
+            Delivery::Parked {
+                kind: "unavailable"
+            }
+        );
+        assert_eq!(
+            r.sample,
+            Some(Delivery::Parked {
+                kind: "unavailable"
+            })
+        );
+        let parked = mem.parked.lock().unwrap();
+        assert!(
+            matches!(&parked[0], Parked::CostRecord { record, .. } if record.query_id == r.decision.query_id)
+        );
+        assert!(matches!(&parked[1], Parked::ShadowSample { .. }));
+    }
+
+    #[test]
+    fn unparkable_items_are_reported_lost() {
+        let mem = Mem {
+            fail_costs: true,
+            fail_parking: true,
+            ..Mem::default()
+        };
+        let svc = service(&mem, 0.0);
+        let r = block(svc.route(&RouteRequest::query("hello"), None, &AllHealthy)).unwrap();
+        assert_eq!(
+            r.record,
+            Delivery::Lost {
+                kind: "unavailable"
+            }
+        );
+        assert!(!r.record.is_delivered());
+    }
+
+    #[test]
+    fn bad_query_ids_and_requests_write_nothing() {
+        let mem = Mem::default();
+        let svc = service(&mem, 1.0);
+        let e = block(svc.route(&RouteRequest::query("hi"), Some("not-a-uuid"), &AllHealthy))
+            .unwrap_err();
+        assert_eq!(e.status(), 400);
+        let e = block(svc.route(&RouteRequest::default(), None, &AllHealthy)).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(mem.records.lock().unwrap().is_empty());
+        assert!(mem.samples.lock().unwrap().is_empty());
+        assert!(mem.parked.lock().unwrap().is_empty());
+    }
+}

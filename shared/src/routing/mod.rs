@@ -1,0 +1,17 @@
+//! The routing decision: from a query's text to a tier and a model of the pool.
+//!
+//! Lives here: the bundled MiniLM embedder ([`embed`]), the feature vector ([`features`]), the
+//! classifier's heads and artifact ([`heads`], [`classifier`]), the cheap rules run first
+//! ([`rules`]), the policy that turns them into a [`decision::Decision`] ([`decision`]) and the
+//! priced model pool it picks from ([`pool`]).
+//!
+//! May import: nothing else of the crate (this is the bottom of the house). No I/O beyond
+//! reading a pool or classifier file at init.
+
+pub mod classifier;
+pub mod decision;
+pub mod embed;
+pub mod features;
+pub mod heads;
+pub mod pool;
+pub mod rules;
