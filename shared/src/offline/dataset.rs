@@ -192,7 +192,6 @@ fn validate(row: &BenchmarkRow) -> Result<(), String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -434,7 +434,6 @@ pub fn expected_calibration_error(probs: &[f64], outcomes: &[f64], bins: usize) 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -499,7 +499,6 @@ fn train_kinds(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -371,7 +371,6 @@ pub fn fit_temperature(logits: &[Vec<f64>], targets: &[usize], w: &[f64]) -> f64
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

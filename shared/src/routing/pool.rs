@@ -578,7 +578,6 @@ fn check_model(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests fail loudly by design
 mod tests {
     use super::*;
 

@@ -1579,9 +1579,9 @@ mod tests {
     }
 }
 
-#[cfg(all(test, feature = "upstream"))]
+#[cfg(test)]
+#[cfg(feature = "upstream")]
 // Test helpers outside #[test] functions panic on bad fixtures too.
-#[allow(clippy::unwrap_used)]
 mod service_tests {
     use std::collections::VecDeque;
     use std::sync::Arc;
