@@ -5,6 +5,7 @@
 //! May import: [`crate::routing`]. The AWS adapters of the ports live in `crate::aws`; memory
 //! fakes live beside the ports.
 
+pub mod money;
 pub mod records;
 pub mod service;
 pub mod store;

@@ -361,6 +361,27 @@ impl PoolConfig {
 
 /// Checks every value of `file` and builds the pool; the first problem found is returned.
 fn validate(file: PoolFile) -> Result<PoolConfig, ConfigError> {
+    check_settings(&file)?;
+    check_providers(&file.providers)?;
+    let tiers = tiers_of(&file)?;
+    let (baseline_tier, baseline) = baseline_of(&tiers, &file.baseline_model)?;
+    Ok(PoolConfig {
+        pricing_version: file.pricing_version,
+        confidence_threshold: file.confidence_threshold,
+        shadow_rate: file.shadow_rate,
+        max_request_cost_usd: file.max_request_cost_usd,
+        expected_output_tokens: file.expected_output_tokens,
+        tiers,
+        providers: file.providers,
+        baseline_tier,
+        baseline,
+        task_kinds: file.task_kinds,
+        rules: file.rules,
+    })
+}
+
+/// The scalar settings and the task-kind names.
+fn check_settings(file: &PoolFile) -> Result<(), ConfigError> {
     if file.pricing_version.trim().is_empty() {
         return Err(invalid("pricing_version", "must not be empty"));
     }
@@ -389,8 +410,11 @@ fn validate(file: PoolFile) -> Result<PoolConfig, ConfigError> {
             ));
         }
     }
+    Ok(())
+}
 
-    for (name, p) in &file.providers {
+fn check_providers(providers: &BTreeMap<String, ProviderSpec>) -> Result<(), ConfigError> {
+    for (name, p) in providers {
         let field = format!("providers.{name}");
         if !(p.base_url.starts_with("https://") || p.base_url.starts_with("http://")) {
             return Err(invalid(
@@ -400,7 +424,11 @@ fn validate(file: PoolFile) -> Result<PoolConfig, ConfigError> {
         }
         check_key_ref(&format!("{field}.api_key_ref"), &p.api_key_ref)?;
     }
+    Ok(())
+}
 
+/// The three tiers, each defined once with at least one model, model ids unique in the pool.
+fn tiers_of(file: &PoolFile) -> Result<[Vec<ModelSpec>; 3], ConfigError> {
     let mut tiers: [Option<Vec<ModelSpec>>; 3] = [None, None, None];
     let mut first_at: [usize; 3] = [0; 3];
     let mut ids: HashMap<&str, String> = HashMap::new();
@@ -449,38 +477,32 @@ fn validate(file: PoolFile) -> Result<PoolConfig, ConfigError> {
             ),
         ));
     };
-    let tiers = [t1, t2, t3];
+    Ok([t1, t2, t3])
+}
 
-    let Some((baseline_tier, baseline)) = Tier::ALL.into_iter().find_map(|t| {
-        tiers[t.index()]
-            .iter()
-            .find(|m| m.id == file.baseline_model)
-            .map(|m| (t, m.clone()))
-    }) else {
-        let all: Vec<&str> = tiers.iter().flatten().map(|m| m.id.as_str()).collect();
-        return Err(invalid(
-            "baseline_model",
-            format!(
-                "{:?} is not a model of the pool (models: {})",
-                file.baseline_model,
-                all.join(", ")
-            ),
-        ));
-    };
-
-    Ok(PoolConfig {
-        pricing_version: file.pricing_version,
-        confidence_threshold: file.confidence_threshold,
-        shadow_rate: file.shadow_rate,
-        max_request_cost_usd: file.max_request_cost_usd,
-        expected_output_tokens: file.expected_output_tokens,
-        tiers,
-        providers: file.providers,
-        baseline_tier,
-        baseline,
-        task_kinds: file.task_kinds,
-        rules: file.rules,
-    })
+/// The baseline model's tier and spec; it must be a model of the pool.
+fn baseline_of(
+    tiers: &[Vec<ModelSpec>; 3],
+    baseline_model: &str,
+) -> Result<(Tier, ModelSpec), ConfigError> {
+    Tier::ALL
+        .into_iter()
+        .find_map(|t| {
+            tiers[t.index()]
+                .iter()
+                .find(|m| m.id == baseline_model)
+                .map(|m| (t, m.clone()))
+        })
+        .ok_or_else(|| {
+            let all: Vec<&str> = tiers.iter().flatten().map(|m| m.id.as_str()).collect();
+            invalid(
+                "baseline_model",
+                format!(
+                    "{baseline_model:?} is not a model of the pool (models: {})",
+                    all.join(", ")
+                ),
+            )
+        })
 }
 
 fn check_unit_interval(field: &str, v: f64) -> Result<(), ConfigError> {
