@@ -9,11 +9,14 @@
 //! - [`report`]: cost reports from rollups, and the DynamoDB export reader.
 //! - [`shadow`]: shadow evaluation — the evaluator's flow, verdicts, labels.
 //! - [`proxy`]: the OpenAI-compatible proxy — chat flow, fallback chain, upstream client, breakers.
+//! - [`access`]: who may call — API keys bound to tenants, stored as hashes; budgets, rates,
+//!   allowed models and tiers, checked before any provider call.
 //! - [`ledger`]: what a query leaves behind — money and time types, cost records, rollups,
 //!   shadow samples, the store ports, and the service that settles a decision into them.
 //! - [`offline`]: the batch tools — datasets, routing metrics, `tierwise eval` and `train`.
 //! - [`routing`]: the routing decision — embedder, features, classifier, rules, policy, pool.
 
+pub mod access;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod ledger;
