@@ -8,8 +8,8 @@
 //! The classifier predicts a [`Tier`], never a model: models and prices can be edited here
 //! without retraining.
 //!
-//! Routing rules live in the same file under `[rules]`; that table is owned by another module
-//! and is passed on raw ([`PoolConfig::rules`]).
+//! Routing rules live in the same file under `[rules]`; that table is owned by the rules module,
+//! checked here at load and passed on raw ([`PoolConfig::rules`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -363,6 +363,10 @@ impl PoolConfig {
 fn validate(file: PoolFile) -> Result<PoolConfig, ConfigError> {
     check_settings(&file)?;
     check_providers(&file.providers)?;
+    // The rules are compiled by the rules module when a router is built; checking them here
+    // too makes a bad rule fail at load (and in `tierwise validate-pool`), not later.
+    crate::routing::rules::Rules::from_table(&file.rules)
+        .map_err(|e| invalid("rules", e.to_string()))?;
     let tiers = tiers_of(&file)?;
     let (baseline_tier, baseline) = baseline_of(&tiers, &file.baseline_model)?;
     Ok(PoolConfig {
@@ -714,9 +718,18 @@ api_key_ref = "TIERWISE_P_API_KEY"
     }
 
     #[test]
+    fn a_bad_rule_fails_the_load() {
+        let err = PoolConfig::from_toml_str(&format!(
+            "{POOL}\n[rules]\n[[rules.rule]]\nname = \"x\"\ntier = \"tier9\"\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("rules"), "{err}");
+    }
+
+    #[test]
     fn defaults_apply_and_rules_are_passed_on_raw() {
         let text = format!(
-            "{POOL}\n[rules]\nforce_tier3_keywords = [\"legal\"]\n[rules.code]\ntier = \"tier2\"\n"
+            "{POOL}\n[[rules.rule]]\nname = \"greeting\"\nmax_words = 3\ntier = \"tier1\"\n"
         );
         let pool = PoolConfig::from_toml_str(&text).unwrap();
         assert_eq!(pool.confidence_threshold(), DEFAULT_CONFIDENCE_THRESHOLD);
@@ -726,8 +739,8 @@ api_key_ref = "TIERWISE_P_API_KEY"
             pool.expected_output_tokens(),
             DEFAULT_EXPECTED_OUTPUT_TOKENS
         );
-        assert!(pool.rules.contains_key("force_tier3_keywords"));
-        assert!(pool.rules.contains_key("code"));
+        assert_eq!(pool.rules.len(), 1);
+        assert!(pool.rules.contains_key("rule"));
         assert!(PoolConfig::from_toml_str(POOL).unwrap().rules.is_empty());
     }
 
