@@ -48,7 +48,10 @@ async fn a_key_is_stored_as_a_hash_listed_and_revoked() {
     let mut rec = KeyRecord::new(&key, "acme", true, limits, Timestamp::now());
     rec.name = Some("ci".into());
     assert!(store.create(&rec).await.unwrap());
-    assert!(!store.create(&rec).await.unwrap(), "a key id is created once");
+    assert!(
+        !store.create(&rec).await.unwrap(),
+        "a key id is created once"
+    );
     assert_eq!(store.get(&key.key_id).await.unwrap(), Some(rec.clone()));
     assert_eq!(store.get("000000000000").await.unwrap(), None);
 
@@ -64,10 +67,19 @@ async fn a_key_is_stored_as_a_hash_listed_and_revoked() {
     let dump = format!("{raw:?}");
     assert!(dump.contains(&key.hash));
     assert!(!dump.contains(&key.text), "the key text is not stored");
-    assert!(raw.iter().any(|i| i.get("record") == Some(&AttributeValue::S("api_key".into()))));
+    assert!(
+        raw.iter()
+            .any(|i| i.get("record") == Some(&AttributeValue::S("api_key".into())))
+    );
 
     let other = generate().unwrap();
-    let plain = KeyRecord::new(&other, "globex", false, KeyLimits::default(), Timestamp::now());
+    let plain = KeyRecord::new(
+        &other,
+        "globex",
+        false,
+        KeyLimits::default(),
+        Timestamp::now(),
+    );
     assert!(store.create(&plain).await.unwrap());
     let listed = store.list().await.unwrap();
     assert_eq!(listed.len(), 2);
@@ -75,14 +87,25 @@ async fn a_key_is_stored_as_a_hash_listed_and_revoked() {
 
     let at = Timestamp::now();
     assert!(store.revoke(&key.key_id, &at).await.unwrap());
-    assert_eq!(store.get(&key.key_id).await.unwrap().unwrap().revoked, Some(at));
-    assert!(!store.revoke("000000000000", &Timestamp::now()).await.unwrap());
+    assert_eq!(
+        store.get(&key.key_id).await.unwrap().unwrap().revoked,
+        Some(at)
+    );
+    assert!(
+        !store
+            .revoke("000000000000", &Timestamp::now())
+            .await
+            .unwrap()
+    );
 
     let guard = Guard::new(store);
     let refused = guard
         .authenticate(Some(&format!("Bearer {}", key.text)), 0)
         .await;
-    assert!(matches!(refused, Err(AccessError::InvalidKey)), "{refused:?}");
+    assert!(
+        matches!(refused, Err(AccessError::InvalidKey)),
+        "{refused:?}"
+    );
     let p = guard
         .authenticate(Some(&format!("Bearer {}", other.text)), 0)
         .await
@@ -111,7 +134,10 @@ async fn concurrent_reservations_never_pass_the_budget() {
     let now = Timestamp::now();
     let mut tasks = Vec::new();
     for _ in 0..16 {
-        let guard = Arc::new(Guard::new(DynamoKeyStore::new(dynamodb_client(&sdk), &table)));
+        let guard = Arc::new(Guard::new(DynamoKeyStore::new(
+            dynamodb_client(&sdk),
+            &table,
+        )));
         let auth = format!("Bearer {}", key.text);
         let now = now.clone();
         tasks.push(tokio::spawn(async move {
@@ -171,7 +197,13 @@ async fn settling_gives_back_and_rpm_counts_per_minute() {
         guard.store().spent(&key.key_id, &bucket).await.unwrap(),
         Usd::from_nanos(1_234)
     );
-    assert!(guard.reserve(&p, Usd::from_f64(0.4), &now).await.unwrap().is_some());
+    assert!(
+        guard
+            .reserve(&p, Usd::from_f64(0.4), &now)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     let minute = Timestamp::parse("2026-11-30T10:00:30Z").unwrap();
     for _ in 0..3 {
@@ -179,7 +211,13 @@ async fn settling_gives_back_and_rpm_counts_per_minute() {
     }
     let refused = guard.admit(&p, &minute).await;
     assert!(
-        matches!(refused, Err(AccessError::RateLimited { limit: 3, retry_after_secs: 30 })),
+        matches!(
+            refused,
+            Err(AccessError::RateLimited {
+                limit: 3,
+                retry_after_secs: 30
+            })
+        ),
         "{refused:?}"
     );
     let next = Timestamp::parse("2026-11-30T10:01:00Z").unwrap();

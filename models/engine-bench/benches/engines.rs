@@ -1,12 +1,19 @@
-//! rten (production) vs tract-onnx (the design's original engine), side by side in one
-//! process on the same bundled int8 MiniLM and the same inputs: load time (bytes -> ready,
-//! median of 5), first run after load, warm P50/P99 at 8/32/128 tokens, and the cosine between
-//! the two engines' pooled embeddings. Keeps on record why rten replaced tract.
+//! rten (production) vs tract-onnx (the design's original engine) vs onnxruntime (the PyPI
+//! wheel a Python user would pick), in one run on the same bundled int8 MiniLM and the same
+//! token ids: load time (bytes -> ready, median of 5), first run after load, warm P50/P99 at
+//! 8/32/128 tokens (one thread), and the cosine of each engine's pooled embeddings against
+//! rten's. rten and tract run in this process; onnxruntime in a child Python process
+//! (`ort_bench.py`, its interpreter start not counted), right after them.
 //!
 //! `cargo bench -p engine-bench`. `TIERWISE_BENCH_ITERS=N` overrides the measured runs per
-//! length. Without `--bench` each engine runs once as a smoke test. The last line is JSON.
+//! length. The Python with onnxruntime is `TIERWISE_BENCH_PYTHON`, else `models/.venv` (made
+//! by `models/build.sh`); without one the onnxruntime column says why it is empty. Without
+//! `--bench` each engine runs once as a smoke test. The last line is JSON.
 
 use std::hint::black_box;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -158,6 +165,24 @@ fn main() -> anyhow::Result<()> {
         warm.push((n, iters, r, t));
     }
 
+    // onnxruntime, in a child process, on the same ids.
+    let agreement_ids: Vec<Vec<u32>> = AGREEMENT_TEXTS
+        .iter()
+        .map(|t| tok.encode(t).map(|e| e.ids))
+        .collect::<Result<_, _>>()?;
+    let ort = run_ort(&first_ids, &long.ids, iters_override, loads, &agreement_ids);
+    let ort_cosines: Vec<f32> = match &ort {
+        Ok(o) => agreement_ids
+            .iter()
+            .zip(&o.agreement)
+            .map(|(ids, v)| {
+                let a = mean_pool_normalize(&rten_engine.hidden_states(ids)?, ids.len());
+                Ok(a.cosine(&tierwise::routing::embed::Embedding(v.clone())))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        Err(_) => Vec::new(),
+    };
+
     // Report.
     let load_r = Stats::of(&rten.load_ms);
     let load_t = tract
@@ -165,34 +190,56 @@ fn main() -> anyhow::Result<()> {
         .as_ref()
         .ok()
         .map(|_| Stats::of(&tract.load_ms));
-    println!("engine bench: bundled int8 all-MiniLM-L6-v2, single thread, same process");
+    let o = ort.as_ref().ok();
+    let load_o = o.map(|o| Stats::of(&o.load_ms_all));
+    let ort_at = |n: usize| o.and_then(|o| o.tokens.get(&n.to_string()));
+    println!("engine bench: bundled int8 all-MiniLM-L6-v2, single thread, one run");
+    if let Err(e) = &ort {
+        println!("onnxruntime: no figures ({e})");
+    }
     println!();
     println!(
-        "{:<22} {:>10} {:>10} {:>12}",
-        "", rten.name, tract.name, "tract/rten"
+        "{:<22} {:>10} {:>10} {:>10} {:>11} {:>11}",
+        "", rten.name, tract.name, "ort", "tract/rten", "ort/rten"
     );
     row(
         &format!("load ms (median of {loads})"),
         load_r.p50,
         load_t.map(|s| s.p50),
+        load_o.map(|s| s.p50),
     );
     row(
         "first run ms (8 tok)",
         rten.first_run_ms.unwrap_or(f64::NAN),
         tract.first_run_ms,
+        o.map(|o| o.first_run_ms),
     );
     row(
         "cold = load + first",
         load_r.p50 + rten.first_run_ms.unwrap_or(f64::NAN),
         load_t.zip(tract.first_run_ms).map(|(l, f)| l.p50 + f),
+        load_o.zip(o).map(|(l, o)| l.p50 + o.first_run_ms),
     );
     for (n, iters, r, t) in &warm {
         row(
             &format!("P50 ms {n} tok ({iters})"),
             r.p50,
             t.map(|s| s.p50),
+            ort_at(*n).map(|x| x.p50_ms),
         );
-        row(&format!("P99 ms {n} tok"), r.p99, t.map(|s| s.p99));
+        row(
+            &format!("P99 ms {n} tok"),
+            r.p99,
+            t.map(|s| s.p99),
+            ort_at(*n).map(|x| x.p99_ms),
+        );
+    }
+    if !ort_cosines.is_empty() {
+        println!();
+        println!("pooled-embedding cosine, onnxruntime vs rten (expect > 0.99):");
+        for (text, c) in AGREEMENT_TEXTS.iter().zip(&ort_cosines) {
+            println!("  {c:.5}  {}", preview(text));
+        }
     }
     if !cosines.is_empty() {
         println!();
@@ -242,6 +289,21 @@ fn main() -> anyhow::Result<()> {
             ratios.insert(format!("p50_{n}"), json!(round(t.p50 / r.p50)));
         }
     }
+    let mut ort_ratios = Map::new();
+    if let (Some(l), Some(o)) = (load_o, o) {
+        ort_ratios.insert("load".into(), json!(round(l.p50 / load_r.p50)));
+        if let Some(rf) = rten.first_run_ms {
+            ort_ratios.insert(
+                "cold".into(),
+                json!(round((l.p50 + o.first_run_ms) / (load_r.p50 + rf))),
+            );
+        }
+        for (n, _, r, _) in &warm {
+            if let Some(x) = ort_at(*n) {
+                ort_ratios.insert(format!("p50_{n}"), json!(round(x.p50_ms / r.p50)));
+            }
+        }
+    }
     let summary = json!({
         "bench": "engines",
         "model": "all-MiniLM-L6-v2 int8 (DynamicQuantizeLinear + MatMulInteger)",
@@ -249,6 +311,17 @@ fn main() -> anyhow::Result<()> {
         "rten": engine_json(&rten, 0),
         "tract": engine_json(&tract, 1),
         "tract_over_rten": Value::Object(ratios),
+        "onnxruntime": match &ort {
+            Ok(o) => json!({
+                "version": o.version,
+                "load_ms": load_o.map(|s| round(s.p50)),
+                "first_run_ms": round(o.first_run_ms),
+                "tokens": o.tokens.iter().map(|(n, x)| (n.clone(), json!({ "runs": x.runs, "p50_ms": round(x.p50_ms), "p99_ms": round(x.p99_ms), "mean_ms": round(x.mean_ms) }))).collect::<Map<_, _>>(),
+                "min_cosine_vs_rten": ort_cosines.iter().map(|c| f64::from(*c)).reduce(f64::min).map(round),
+            }),
+            Err(e) => json!({ "error": e.to_string() }),
+        },
+        "onnxruntime_over_rten": Value::Object(ort_ratios),
         "cosine": cosines.iter().map(|(_, n, c)| json!({ "tokens": n, "cosine": round(f64::from(*c)) })).collect::<Vec<_>>(),
         "min_cosine": cosines.iter().map(|(_, _, c)| f64::from(*c)).reduce(f64::min).map(round),
     });
@@ -256,12 +329,89 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One table row: the rten figure, the tract figure (or `-`), and their ratio.
-fn row(label: &str, rten: f64, tract: Option<f64>) {
-    match tract {
-        Some(t) => println!("{label:<22} {rten:>10.3} {t:>10.3} {:>11.2}x", t / rten),
-        None => println!("{label:<22} {rten:>10.3} {:>10} {:>12}", "-", "-"),
+/// One table row: the rten figure, the tract and onnxruntime figures (or `-`), and their
+/// ratios to rten.
+fn row(label: &str, rten: f64, tract: Option<f64>, ort: Option<f64>) {
+    let fig = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
+    let ratio = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{:.2}x", v / rten));
+    println!(
+        "{label:<22} {rten:>10.3} {:>10} {:>10} {:>11} {:>11}",
+        fig(tract),
+        fig(ort),
+        ratio(tract),
+        ratio(ort)
+    );
+}
+
+/// What `ort_bench.py` prints.
+#[derive(serde::Deserialize)]
+struct OrtRun {
+    version: String,
+    load_ms_all: Vec<f64>,
+    first_run_ms: f64,
+    tokens: std::collections::BTreeMap<String, OrtTimes>,
+    agreement: Vec<Vec<f32>>,
+}
+
+#[derive(serde::Deserialize)]
+struct OrtTimes {
+    runs: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    mean_ms: f64,
+}
+
+/// onnxruntime's figures on the same ids, from `ort_bench.py` in a child process.
+fn run_ort(
+    first_ids: &[u32],
+    long_ids: &[u32],
+    iters_override: Option<usize>,
+    loads: usize,
+    agreement: &[Vec<u32>],
+) -> anyhow::Result<OrtRun> {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = match std::env::var_os("TIERWISE_BENCH_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => here.join("../.venv/bin/python"),
+    };
+    if !python.exists() {
+        bail!(
+            "no Python with onnxruntime at {} (run models/build.sh, or set TIERWISE_BENCH_PYTHON)",
+            python.display()
+        );
     }
+    let lengths: Vec<Value> = LENGTHS
+        .iter()
+        .map(|(n, runs)| json!({ "n": n, "ids": cut(long_ids, *n), "runs": iters_override.unwrap_or(*runs) }))
+        .collect();
+    let request = json!({
+        "model": here.join("../minilm/model_int8.onnx"),
+        "loads": loads,
+        "warmup": WARMUP,
+        "first_ids": first_ids,
+        "lengths": lengths,
+        "agreement": agreement,
+    });
+    let mut child = Command::new(&python)
+        .arg(here.join("ort_bench.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", python.display()))?;
+    child
+        .stdin
+        .take()
+        .context("child stdin")?
+        .write_all(request.to_string().as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "ort_bench.py failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("reading ort_bench.py's JSON")
 }
 
 /// `WARMUP` untimed runs, then `runs` runs each timed alone; durations in ms.

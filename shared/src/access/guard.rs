@@ -148,8 +148,8 @@ impl<S: KeyStore> Guard<S> {
         authorization: Option<&str>,
         now_ms: u64,
     ) -> Result<Principal, AccessError> {
-        let token = bearer(authorization.ok_or(AccessError::MissingKey)?)
-            .ok_or(AccessError::MissingKey)?;
+        let token =
+            bearer(authorization.ok_or(AccessError::MissingKey)?).ok_or(AccessError::MissingKey)?;
         let key_id = key_id_of(token).ok_or(AccessError::InvalidKey)?;
         match self.lookup(key_id, now_ms).await? {
             Some(k) if !k.is_revoked() && matches(token, &k.hash) => Ok(Principal::of(&k)),
@@ -190,7 +190,11 @@ impl<S: KeyStore> Guard<S> {
     }
 
     /// The tenant a request acts as: the key's; a request naming another is refused.
-    pub fn tenant_for(&self, p: &Principal, requested: Option<&str>) -> Result<String, AccessError> {
+    pub fn tenant_for(
+        &self,
+        p: &Principal,
+        requested: Option<&str>,
+    ) -> Result<String, AccessError> {
         match requested {
             Some(t) if t != p.tenant => Err(AccessError::TenantMismatch),
             _ => Ok(p.tenant.clone()),
@@ -313,13 +317,30 @@ mod tests {
     #[tokio::test]
     async fn only_a_known_unrevoked_key_passes() {
         let (g, text, id) = guard_with(KeyLimits::default()).await;
-        let p = g.authenticate(Some(&format!("Bearer {text}")), 0).await.unwrap();
-        assert_eq!((p.tenant.as_str(), p.key_id.as_str()), ("acme", id.as_str()));
-        assert!(g.authenticate(Some(&format!("bearer  {text} ")), 0).await.is_ok());
+        let p = g
+            .authenticate(Some(&format!("Bearer {text}")), 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            (p.tenant.as_str(), p.key_id.as_str()),
+            ("acme", id.as_str())
+        );
+        assert!(
+            g.authenticate(Some(&format!("bearer  {text} ")), 0)
+                .await
+                .is_ok()
+        );
         for bad in [None, Some(""), Some("Basic abc"), Some("Bearer ")] {
-            assert!(matches!(g.authenticate(bad, 0).await, Err(AccessError::MissingKey)), "{bad:?}");
+            assert!(
+                matches!(g.authenticate(bad, 0).await, Err(AccessError::MissingKey)),
+                "{bad:?}"
+            );
         }
-        let forged = format!("{}{}", &text[..text.len() - 1], if text.ends_with('0') { '1' } else { '0' });
+        let forged = format!(
+            "{}{}",
+            &text[..text.len() - 1],
+            if text.ends_with('0') { '1' } else { '0' }
+        );
         assert!(matches!(
             g.authenticate(Some(&format!("Bearer {forged}")), 0).await,
             Err(AccessError::InvalidKey)
@@ -356,12 +377,21 @@ mod tests {
             ..KeyLimits::default()
         };
         let (g, text, _) = guard_with(limits).await;
-        let p = g.authenticate(Some(&format!("Bearer {text}")), 0).await.unwrap();
+        let p = g
+            .authenticate(Some(&format!("Bearer {text}")), 0)
+            .await
+            .unwrap();
         assert_eq!(g.tenant_for(&p, None).unwrap(), "acme");
         assert_eq!(g.tenant_for(&p, Some("acme")).unwrap(), "acme");
-        assert!(matches!(g.tenant_for(&p, Some("globex")), Err(AccessError::TenantMismatch)));
+        assert!(matches!(
+            g.tenant_for(&p, Some("globex")),
+            Err(AccessError::TenantMismatch)
+        ));
         assert!(g.check_model(&p, "m1", Tier::Tier1).is_ok());
-        assert!(matches!(g.check_model(&p, "m2", Tier::Tier1), Err(AccessError::ModelNotAllowed(_))));
+        assert!(matches!(
+            g.check_model(&p, "m2", Tier::Tier1),
+            Err(AccessError::ModelNotAllowed(_))
+        ));
         assert!(matches!(
             g.check_model(&p, "m1", Tier::Tier3),
             Err(AccessError::TierNotAllowed(Tier::Tier3))
@@ -370,13 +400,25 @@ mod tests {
 
     #[tokio::test]
     async fn rpm_refuses_the_request_past_the_limit_until_the_next_minute() {
-        let (g, text, _) = guard_with(KeyLimits { rpm: Some(2), ..KeyLimits::default() }).await;
-        let p = g.authenticate(Some(&format!("Bearer {text}")), 0).await.unwrap();
+        let (g, text, _) = guard_with(KeyLimits {
+            rpm: Some(2),
+            ..KeyLimits::default()
+        })
+        .await;
+        let p = g
+            .authenticate(Some(&format!("Bearer {text}")), 0)
+            .await
+            .unwrap();
         let t = at(1_796_000_080); // 40 s into a minute
         g.admit(&p, &t).await.unwrap();
         g.admit(&p, &t).await.unwrap();
         match g.admit(&p, &t).await {
-            Err(e @ AccessError::RateLimited { retry_after_secs: 20, .. }) => assert!(e.is_retryable()),
+            Err(
+                e @ AccessError::RateLimited {
+                    retry_after_secs: 20,
+                    ..
+                },
+            ) => assert!(e.is_retryable()),
             other => panic!("{other:?}"),
         }
         g.admit(&p, &at(1_796_000_100)).await.unwrap();
@@ -384,31 +426,72 @@ mod tests {
 
     #[tokio::test]
     async fn budgets_reserve_the_worst_case_and_settle_to_the_cost() {
-        let budget = Budget { usd: Usd::from_f64(1.0), period: Period::Day };
-        let (g, text, id) = guard_with(KeyLimits { budget: Some(budget), ..KeyLimits::default() }).await;
-        let p = g.authenticate(Some(&format!("Bearer {text}")), 0).await.unwrap();
+        let budget = Budget {
+            usd: Usd::from_f64(1.0),
+            period: Period::Day,
+        };
+        let (g, text, id) = guard_with(KeyLimits {
+            budget: Some(budget),
+            ..KeyLimits::default()
+        })
+        .await;
+        let p = g
+            .authenticate(Some(&format!("Bearer {text}")), 0)
+            .await
+            .unwrap();
         let now = at(1_796_000_000);
         let day = Period::Day.bucket(&now);
-        let r = g.reserve(&p, Usd::from_f64(0.6), &now).await.unwrap().unwrap();
-        assert!(matches!(
-            g.reserve(&p, Usd::from_f64(0.6), &now).await,
-            Err(AccessError::BudgetExhausted { .. })
-        ), "0.6 + 0.6 > 1: refused while the first call is in flight");
+        let r = g
+            .reserve(&p, Usd::from_f64(0.6), &now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(
+                g.reserve(&p, Usd::from_f64(0.6), &now).await,
+                Err(AccessError::BudgetExhausted { .. })
+            ),
+            "0.6 + 0.6 > 1: refused while the first call is in flight"
+        );
         g.settle(r, Usd::from_f64(0.1)).await.unwrap();
-        assert_eq!(g.store().spent(&id, &day).await.unwrap(), Usd::from_f64(0.1));
-        let r = g.reserve(&p, Usd::from_f64(0.6), &now).await.unwrap().unwrap();
+        assert_eq!(
+            g.store().spent(&id, &day).await.unwrap(),
+            Usd::from_f64(0.1)
+        );
+        let r = g
+            .reserve(&p, Usd::from_f64(0.6), &now)
+            .await
+            .unwrap()
+            .unwrap();
         g.settle(r, Usd::from_f64(0.65)).await.unwrap();
-        assert_eq!(g.store().spent(&id, &day).await.unwrap(), Usd::from_f64(0.75));
+        assert_eq!(
+            g.store().spent(&id, &day).await.unwrap(),
+            Usd::from_f64(0.75)
+        );
         let tomorrow = at(1_796_000_000 + 86_400);
-        assert!(g.reserve(&p, Usd::from_f64(0.9), &tomorrow).await.unwrap().is_some());
+        assert!(
+            g.reserve(&p, Usd::from_f64(0.9), &tomorrow)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
     fn the_cap_is_the_lowest_and_never_raised_by_the_caller() {
         let u = Usd::from_f64;
-        assert_eq!(effective_cap(Some(u(1e300)), None, Some(u(0.5))), Some(u(0.5)));
-        assert_eq!(effective_cap(Some(u(0.1)), Some(u(0.3)), Some(u(0.5))), Some(u(0.1)));
-        assert_eq!(effective_cap(None, Some(u(0.3)), Some(u(0.5))), Some(u(0.3)));
+        assert_eq!(
+            effective_cap(Some(u(1e300)), None, Some(u(0.5))),
+            Some(u(0.5))
+        );
+        assert_eq!(
+            effective_cap(Some(u(0.1)), Some(u(0.3)), Some(u(0.5))),
+            Some(u(0.1))
+        );
+        assert_eq!(
+            effective_cap(None, Some(u(0.3)), Some(u(0.5))),
+            Some(u(0.3))
+        );
         assert_eq!(effective_cap(None, None, None), None);
     }
 }

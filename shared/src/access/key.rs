@@ -196,7 +196,14 @@ mod tests {
         assert!(matches(&a.text, &a.hash));
         assert!(!matches(&b.text, &a.hash));
         assert!(!a.hash.contains(&a.text[KEY_PREFIX.len() + 13..]));
-        for bad in ["", "tw-", "sk-abc", "tw-0123456789ab", "tw-0123456789ab-xyz", "tw-zz3456789ab-00"] {
+        for bad in [
+            "",
+            "tw-",
+            "sk-abc",
+            "tw-0123456789ab",
+            "tw-0123456789ab-xyz",
+            "tw-zz3456789ab-00",
+        ] {
             assert_eq!(key_id_of(bad), None, "{bad:?}");
         }
     }

@@ -15,8 +15,10 @@ use crate::ledger::store::StoreError;
 /// Keys, their spend per budget bucket and their requests per minute.
 pub trait KeyStore: Send + Sync {
     /// The key with this id, revoked or not.
-    fn get(&self, key_id: &str)
-    -> impl Future<Output = Result<Option<KeyRecord>, StoreError>> + Send;
+    fn get(
+        &self,
+        key_id: &str,
+    ) -> impl Future<Output = Result<Option<KeyRecord>, StoreError>> + Send;
 
     /// Stores a new key; `Ok(false)` when the id is taken (nothing written).
     fn create(&self, key: &KeyRecord) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -53,8 +55,11 @@ pub trait KeyStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The key's spend in `bucket`.
-    fn spent(&self, key_id: &str, bucket: &str)
-    -> impl Future<Output = Result<Usd, StoreError>> + Send;
+    fn spent(
+        &self,
+        key_id: &str,
+        bucket: &str,
+    ) -> impl Future<Output = Result<Usd, StoreError>> + Send;
 
     /// Counts one request in `minute` unless `limit` requests were already counted there;
     /// `Ok(false)` (not counted) when they were.

@@ -166,7 +166,11 @@ fn parse_key(item: &Item) -> Result<KeyRecord, String> {
         Some(_) => return Err("rpm is not a number".into()),
     };
     let tiers = list("tiers")?
-        .map(|ts| ts.iter().map(|t| t.parse::<Tier>().map_err(|e| e.to_string())).collect())
+        .map(|ts| {
+            ts.iter()
+                .map(|t| t.parse::<Tier>().map_err(|e| e.to_string()))
+                .collect()
+        })
         .transpose()?;
     Ok(KeyRecord {
         key_id: need("sk")?,

@@ -76,7 +76,11 @@ impl Usd {
         if whole.is_empty() && frac.is_empty() {
             return None;
         }
-        if !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        if !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         let frac_kept = frac.trim_end_matches('0');
@@ -218,9 +222,8 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        Timestamp::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom(format!("not an RFC 3339 timestamp: {text:?}"))
-        })
+        Timestamp::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 timestamp: {text:?}")))
     }
 }
 
@@ -240,7 +243,15 @@ mod tests {
         assert_eq!(p("1e-7"), None);
         assert_eq!(p(""), None);
         assert_eq!(p("-"), None);
-        for n in [0, 1, 85_000, 999_999_999, 1_000_000_000, -1_500_000_000, i64::MAX / 2] {
+        for n in [
+            0,
+            1,
+            85_000,
+            999_999_999,
+            1_000_000_000,
+            -1_500_000_000,
+            i64::MAX / 2,
+        ] {
             let u = Usd::from_nanos(n);
             assert_eq!(Usd::parse_decimal(&u.to_decimal()), Some(u), "{n}");
         }
@@ -256,7 +267,10 @@ mod tests {
         assert_eq!(Usd::from_nanos(1_500_000_000).as_f64(), 1.5);
         let json = serde_json::to_string(&Usd::from_nanos(85_000)).unwrap();
         assert_eq!(json, serde_json::to_string(&0.000085_f64).unwrap());
-        assert_eq!(serde_json::from_str::<Usd>("0.000085").unwrap().nanos(), 85_000);
+        assert_eq!(
+            serde_json::from_str::<Usd>("0.000085").unwrap().nanos(),
+            85_000
+        );
         assert!(serde_json::from_str::<Usd>("\"1\"").is_err());
         let total: Usd = [1, 2, 3].into_iter().map(Usd::from_nanos).sum();
         assert_eq!(total, Usd::from_nanos(6));
