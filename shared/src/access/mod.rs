@@ -8,6 +8,7 @@
 //!
 //! May import: [`crate::routing`] (tiers), [`crate::ledger`] (money, time, store errors).
 
+pub mod admin;
 pub mod guard;
 pub mod key;
 pub mod store;
