@@ -9,6 +9,7 @@ pub mod dynamo;
 pub mod evaluations;
 pub mod health;
 pub mod keys;
+pub mod once;
 pub mod secrets;
 pub mod setup;
 pub mod sqs;

@@ -6,6 +6,7 @@
 //! fakes live beside the ports.
 
 pub mod money;
+pub mod once;
 pub mod records;
 pub mod service;
 pub mod store;
