@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{attr_n as n, attr_s as s, store_error};
 use crate::ledger::store::StoreError;
-use crate::proxy::breaker::{BreakerState, HealthStore};
+use crate::proxy::breaker::{BreakerState, HealthStore, ProbeClaim};
 
 const SERVICE: &str = "DynamoDB";
 /// Partition of the breaker states.
@@ -57,12 +57,79 @@ impl DynamoHealthStore {
         &self.table
     }
 
-    fn breaker_key(model: &str) -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            ("pk".to_string(), s(HEALTH_PK)),
-            ("sk".to_string(), s(model)),
-        ])
+    /// Writes the item of `state` if `condition` holds.
+    async fn put_breaker(
+        &self,
+        state: &BreakerState,
+        condition: Condition,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(breaker_item(state)))
+            .condition_expression(condition.expression)
+            .set_expression_attribute_names(condition.names)
+            .set_expression_attribute_values(Some(condition.values))
+            .send()
+            .await;
+        conditional(res)
     }
+
+    /// Applies `update` to the breaker of `model` if `condition` holds (its values include
+    /// the update's).
+    async fn update_breaker(
+        &self,
+        model: &str,
+        update: &str,
+        condition: Condition,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(breaker_key(model)))
+            .update_expression(update)
+            .condition_expression(condition.expression)
+            .set_expression_attribute_names(condition.names)
+            .set_expression_attribute_values(Some(condition.values))
+            .send()
+            .await;
+        conditional(res)
+    }
+}
+
+/// The condition of a conditional write, with what its placeholders stand for.
+struct Condition {
+    expression: &'static str,
+    names: Option<HashMap<String, String>>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Condition {
+    /// While `instance` holds the probe claim.
+    fn probed_by(instance: &str) -> Self {
+        Condition {
+            expression: "probe_owner = :me",
+            names: None,
+            values: HashMap::from([(":me".to_string(), s(instance))]),
+        }
+    }
+}
+
+/// `#ttl` for `ttl` (a reserved word).
+fn ttl_name() -> Option<HashMap<String, String>> {
+    Some(HashMap::from([("#ttl".to_string(), "ttl".to_string())]))
+}
+
+/// The key of an item of the health partitions.
+fn key(pk: impl Into<String>, model: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(model))])
+}
+
+/// The key of the breaker of `model`.
+fn breaker_key(model: &str) -> HashMap<String, AttributeValue> {
+    key(HEALTH_PK, model)
 }
 
 /// Epoch seconds of `ms`, rounded up (DynamoDB TTL is in seconds).
@@ -72,7 +139,7 @@ fn ttl_secs(ms: u64) -> u64 {
 
 /// The item of a breaker state.
 pub fn breaker_item(state: &BreakerState) -> HashMap<String, AttributeValue> {
-    let mut item = DynamoHealthStore::breaker_key(&state.model);
+    let mut item = breaker_key(&state.model);
     item.insert("record".into(), s(RECORD_HEALTH));
     item.insert("opened_at".into(), n(state.opened_at_ms));
     item.insert("open_until".into(), n(state.open_until_ms));
@@ -179,8 +246,7 @@ impl HealthStore for DynamoHealthStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(failures_pk(window_start_ms)))
-            .key("sk", s(model))
+            .set_key(Some(key(failures_pk(window_start_ms), model)))
             .update_expression("SET #record = :record, #ttl = :ttl ADD failures :one")
             .expression_attribute_names("#record", "record")
             .expression_attribute_names("#ttl", "ttl")
@@ -204,73 +270,39 @@ impl HealthStore for DynamoHealthStore {
     }
 
     async fn open(&self, state: &BreakerState, now_ms: u64) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(breaker_item(state)))
-            // An expired state may linger until DynamoDB deletes it: it does not block.
-            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", n(now_ms / 1000))
-            .send()
-            .await;
-        conditional(res)
+        // An expired state may linger until DynamoDB deletes it: it does not block.
+        let condition = Condition {
+            expression: "attribute_not_exists(pk) OR #ttl < :now",
+            names: ttl_name(),
+            values: HashMap::from([(":now".to_string(), n(now_ms / 1000))]),
+        };
+        self.put_breaker(state, condition).await
     }
 
     async fn reopen(&self, state: &BreakerState, prober: &str) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(breaker_item(state)))
-            .condition_expression("probe_owner = :me")
-            .expression_attribute_values(":me", s(prober))
-            .send()
-            .await;
-        conditional(res)
+        self.put_breaker(state, Condition::probed_by(prober)).await
     }
 
-    async fn claim_probe(
-        &self,
-        model: &str,
-        instance: &str,
-        now_ms: u64,
-        until_ms: u64,
-        expires_at_ms: u64,
-    ) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::breaker_key(model)))
-            .update_expression("SET probe_owner = :me, probe_until = :until, #ttl = :ttl")
-            .condition_expression(
-                "attribute_exists(pk) AND open_until <= :now \
+    async fn claim_probe(&self, claim: &ProbeClaim<'_>) -> Result<bool, StoreError> {
+        let condition = Condition {
+            expression: "attribute_exists(pk) AND open_until <= :now \
                  AND (attribute_not_exists(probe_until) OR probe_until <= :now)",
-            )
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":me", s(instance))
-            .expression_attribute_values(":until", n(until_ms))
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":ttl", n(ttl_secs(expires_at_ms)))
-            .send()
-            .await;
-        conditional(res)
+            names: ttl_name(),
+            values: HashMap::from([
+                (":me".to_string(), s(claim.instance)),
+                (":until".to_string(), n(claim.until_ms)),
+                (":now".to_string(), n(claim.now_ms)),
+                (":ttl".to_string(), n(ttl_secs(claim.expires_at_ms))),
+            ]),
+        };
+        let update = "SET probe_owner = :me, probe_until = :until, #ttl = :ttl";
+        self.update_breaker(claim.model, update, condition).await
     }
 
     async fn release_probe(&self, model: &str, instance: &str) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::breaker_key(model)))
-            .update_expression("REMOVE probe_owner, probe_until")
-            .condition_expression("probe_owner = :me")
-            .expression_attribute_values(":me", s(instance))
-            .send()
-            .await;
-        conditional(res)
+        let update = "REMOVE probe_owner, probe_until";
+        self.update_breaker(model, update, Condition::probed_by(instance))
+            .await
     }
 
     async fn close(
@@ -279,13 +311,14 @@ impl HealthStore for DynamoHealthStore {
         instance: &str,
         window_start_ms: u64,
     ) -> Result<bool, StoreError> {
+        let condition = Condition::probed_by(instance);
         let res = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Self::breaker_key(model)))
-            .condition_expression("probe_owner = :me")
-            .expression_attribute_values(":me", s(instance))
+            .set_key(Some(breaker_key(model)))
+            .condition_expression(condition.expression)
+            .set_expression_attribute_values(Some(condition.values))
             .send()
             .await;
         if !conditional(res)? {
@@ -296,8 +329,7 @@ impl HealthStore for DynamoHealthStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(failures_pk(window_start_ms)))
-            .key("sk", s(model))
+            .set_key(Some(key(failures_pk(window_start_ms), model)))
             .send()
             .await;
         if let Err(e) = reset {
