@@ -16,6 +16,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{attr_n as n, attr_s as s, store_error};
@@ -57,46 +59,40 @@ impl DynamoHealthStore {
         &self.table
     }
 
-    /// Writes the item of `state` if `condition` holds.
-    async fn put_breaker(
-        &self,
-        state: &BreakerState,
-        condition: Condition,
-    ) -> Result<bool, StoreError> {
-        let res = self
-            .client
+    /// Writes the item of `state` (under a condition, see [`write_if`]).
+    fn put(&self, state: &BreakerState) -> PutItemFluentBuilder {
+        self.client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(breaker_item(state)))
-            .condition_expression(condition.expression)
-            .set_expression_attribute_names(condition.names)
-            .set_expression_attribute_values(Some(condition.values))
-            .send()
-            .await;
-        conditional(res)
     }
 
-    /// Applies `update` to the breaker of `model` if `condition` holds (its values include
-    /// the update's).
-    async fn update_breaker(
-        &self,
-        model: &str,
-        update: &str,
-        condition: Condition,
-    ) -> Result<bool, StoreError> {
-        let res = self
-            .client
+    /// Applies `update` to the breaker of `model` (under a condition whose values include the
+    /// update's, see [`write_if`]).
+    fn update(&self, model: &str, update: &str) -> UpdateItemFluentBuilder {
+        self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(breaker_key(model)))
             .update_expression(update)
-            .condition_expression(condition.expression)
-            .set_expression_attribute_names(condition.names)
-            .set_expression_attribute_values(Some(condition.values))
-            .send()
-            .await;
-        conditional(res)
     }
+}
+
+/// Sends a put, update or delete request under a [`Condition`]: `Ok(true)` when written,
+/// `Ok(false)` when the condition failed (a lost race). A macro: the SDK's request builders
+/// share no trait.
+macro_rules! write_if {
+    ($request:expr, $condition:expr) => {{
+        let condition: Condition = $condition;
+        conditional(
+            $request
+                .condition_expression(condition.expression)
+                .set_expression_attribute_names(condition.names)
+                .set_expression_attribute_values(Some(condition.values))
+                .send()
+                .await,
+        )
+    }};
 }
 
 /// The condition of a conditional write, with what its placeholders stand for.
@@ -276,11 +272,11 @@ impl HealthStore for DynamoHealthStore {
             names: ttl_name(),
             values: HashMap::from([(":now".to_string(), n(now_ms / 1000))]),
         };
-        self.put_breaker(state, condition).await
+        write_if!(self.put(state), condition)
     }
 
     async fn reopen(&self, state: &BreakerState, prober: &str) -> Result<bool, StoreError> {
-        self.put_breaker(state, Condition::probed_by(prober)).await
+        write_if!(self.put(state), Condition::probed_by(prober))
     }
 
     async fn claim_probe(&self, claim: &ProbeClaim<'_>) -> Result<bool, StoreError> {
@@ -296,13 +292,12 @@ impl HealthStore for DynamoHealthStore {
             ]),
         };
         let update = "SET probe_owner = :me, probe_until = :until, #ttl = :ttl";
-        self.update_breaker(claim.model, update, condition).await
+        write_if!(self.update(claim.model, update), condition)
     }
 
     async fn release_probe(&self, model: &str, instance: &str) -> Result<bool, StoreError> {
         let update = "REMOVE probe_owner, probe_until";
-        self.update_breaker(model, update, Condition::probed_by(instance))
-            .await
+        write_if!(self.update(model, update), Condition::probed_by(instance))
     }
 
     async fn close(
@@ -311,17 +306,12 @@ impl HealthStore for DynamoHealthStore {
         instance: &str,
         window_start_ms: u64,
     ) -> Result<bool, StoreError> {
-        let condition = Condition::probed_by(instance);
-        let res = self
+        let delete = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(breaker_key(model)))
-            .condition_expression(condition.expression)
-            .set_expression_attribute_values(Some(condition.values))
-            .send()
-            .await;
-        if !conditional(res)? {
+            .set_key(Some(breaker_key(model)));
+        if !write_if!(delete, Condition::probed_by(instance))? {
             return Ok(false);
         }
         // Reset the window's count; the breaker is closed already if this fails.

@@ -182,14 +182,20 @@ impl HttpUpstream {
     }
 
     /// Sends the call; a non-2xx answer is read (bounded) and classified into the error.
-    async fn open(
-        &self,
-        call: &ChatCall<'_>,
-        deadline: tokio::time::Instant,
-    ) -> Result<reqwest::Response, UpstreamError> {
+    async fn open(&self, call: &ChatCall<'_>) -> Result<Opened, UpstreamError> {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + call.deadline;
         let response = self.send(call, deadline).await?;
         if response.status().is_success() {
-            return Ok(response);
+            let (retry_after, content_type) = head_of(response.headers());
+            return Ok(Opened {
+                started,
+                deadline,
+                status: response.status().as_u16(),
+                retry_after,
+                content_type,
+                response,
+            });
         }
         let error = self.failed(response, deadline).await;
         tracing::debug!(
@@ -241,57 +247,62 @@ impl HttpUpstream {
 ///   error: not retryable, another provider may work), logged.
 impl ChatUpstream for HttpUpstream {
     async fn complete(&self, call: ChatCall<'_>) -> Result<Completion, UpstreamError> {
-        let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + call.deadline;
-        let response = self.open(&call, deadline).await?;
-        let status = response.status().as_u16();
-        let (retry_after, content_type) = head_of(response.headers());
-        let mut stream = response.bytes_stream();
+        let answer = self.open(&call).await?;
+        let mut stream = answer.response.bytes_stream();
         let read = Whole::Buffered {
             read_timeout: self.read_timeout,
         };
-        let body = read_whole(&mut stream, deadline, read).await?;
-        let json = check_completion(&body, retry_after)?;
+        let body = read_whole(&mut stream, answer.deadline, read).await?;
+        let json = check_completion(&body, answer.retry_after)?;
         let usage = usage_of(&json);
         Ok(Completion {
-            status,
-            content_type,
+            status: answer.status,
+            content_type: answer.content_type,
             body,
             json,
             usage,
-            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+            elapsed_ms: answer.started.elapsed().as_secs_f64() * 1000.0,
         })
     }
 
     async fn stream(&self, call: ChatCall<'_>) -> Result<ChatStream, UpstreamError> {
-        let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + call.deadline;
-        let response = self.open(&call, deadline).await?;
-        let status = response.status().as_u16();
-        let (retry_after, content_type) = head_of(response.headers());
-        let json_answer = content_type
+        let answer = self.open(&call).await?;
+        let json_answer = answer
+            .content_type
             .split(';')
             .next()
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-        let mut body = Box::pin(response.bytes_stream());
+        let mut body = Box::pin(answer.response.bytes_stream());
         let (first, rest): (Bytes, ChunkStream) = if json_answer {
             // Not an event stream: an error object in a 2xx (OpenRouter does this), or a
             // buffered answer. Read it whole (bounded) and look.
-            let whole = read_whole(&mut body, deadline, Whole::StreamJson).await?;
-            check_completion(&whole, retry_after)?;
+            let whole = read_whole(&mut body, answer.deadline, Whole::StreamJson).await?;
+            check_completion(&whole, answer.retry_after)?;
             (whole, Box::pin(futures_util::stream::empty()))
         } else {
-            let first = first_chunk(&mut body, deadline).await?;
+            let first = first_chunk(&mut body, answer.deadline).await?;
             (first, idle_bounded(body, self.read_timeout))
         };
         Ok(ChatStream {
-            status,
-            content_type,
+            status: answer.status,
+            content_type: answer.content_type,
             first,
             rest,
-            first_byte_ms: started.elapsed().as_secs_f64() * 1000.0,
+            first_byte_ms: answer.started.elapsed().as_secs_f64() * 1000.0,
         })
     }
+}
+
+/// A 2xx answer whose headers have arrived.
+struct Opened {
+    /// When the call was sent.
+    started: Instant,
+    /// When the call must be over (the first bytes, for a stream).
+    deadline: tokio::time::Instant,
+    status: u16,
+    retry_after: Option<Duration>,
+    content_type: String,
+    response: reqwest::Response,
 }
 
 /// How a 2xx body is read whole (at most [`MAX_COMPLETION_BODY`] bytes, by the deadline).
