@@ -228,13 +228,8 @@ pub async fn run<U: ChatUpstream, H: HealthReporter>(
         let estimate = cand.model.cost_usd(plan.input_tokens, plan.output_tokens);
         if run.over_cap(estimate) {
             run.cap_blocked = true;
-            run.attempts.push(attempt(
-                cand,
-                AttemptOutcome::SkippedCostCap,
-                None,
-                0.0,
-                NOT_BILLED,
-            ));
+            run.attempts
+                .push(skipped(cand, AttemptOutcome::SkippedCostCap));
             continue;
         }
         let provider = providers(&cand.model);
@@ -287,8 +282,8 @@ impl<U: ChatUpstream, H: HealthReporter> Run<'_, U, H> {
         loop {
             let Some(budget) = budget(plan.deadline, self.settings) else {
                 self.deadline_hit = true;
-                let skipped = attempt(cand, AttemptOutcome::SkippedDeadline, None, 0.0, NOT_BILLED);
-                self.attempts.push(skipped);
+                self.attempts
+                    .push(skipped(cand, AttemptOutcome::SkippedDeadline));
                 return None;
             };
             self.any_called = true;
@@ -466,6 +461,11 @@ fn backoff(
     let seed = xxhash_rust::xxh3::xxh3_64_with_seed(body, u64::from(nanos) ^ u64::from(retry));
     let frac = (seed >> 11) as f64 / (1u64 << 53) as f64;
     Some(cap.mul_f64(0.5 + 0.5 * frac))
+}
+
+/// `cand` passed over, `why`.
+fn skipped(cand: &Candidate, why: AttemptOutcome) -> Attempt {
+    attempt(cand, why, None, 0.0, NOT_BILLED)
 }
 
 /// The attempt of `cand` that ended as `outcome`, with its `(cost, estimated)`.
@@ -797,6 +797,15 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_chain_future_is_send() {
+        // The Lambda runtime needs `Send` futures: nothing that is not `Sync` (a stream) may
+        // be borrowed across an await.
+        fn send<T: Send>(_: &T) {}
+        let (up, p) = (Script::default(), plan(None));
+        send(&run(&up, &NoHealth, &fast(), &p, |m| m.provider.clone()));
     }
 
     #[test]

@@ -24,6 +24,8 @@
 //! What lives here: this file holds the settings, the stored state and its phases, and the
 //! clocks; `store` the storage port ([`HealthStore`]) and its in-memory implementation,
 //! `shared` one instance's view ([`SharedHealth`]).
+//!
+//! [`HealthView::is_healthy`]: crate::routing::decision::HealthView::is_healthy
 
 mod shared;
 mod store;

@@ -22,7 +22,7 @@ struct Snapshot {
     attempted_ms: Option<u64>,
 }
 
-/// One instance's view of the shared breakers. See the module documentation.
+/// One instance's view of the shared breakers. See [`crate::proxy::breaker`] for how they work.
 pub struct SharedHealth<S: HealthStore> {
     store: S,
     settings: BreakerSettings,

@@ -75,9 +75,9 @@ pub trait HealthStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// A [`HealthStore`] in memory, for tests and local runs: its clones share one table, so
-/// several instances over clones of one store play the role of the shared table. It can be
-/// switched "down" to simulate an outage.
+/// A [`HealthStore`] in memory, for tests: its clones share one table, so instances over
+/// clones of one store behave as over the shared table. It can be switched "down" to
+/// simulate an outage.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryHealthStore {
     inner: Arc<Mutex<MemoryInner>>,
