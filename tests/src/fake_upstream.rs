@@ -20,6 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use crate::scripted::header;
+
 /// What the fake provider does with one call.
 #[derive(Clone, Debug)]
 pub enum Behaviour {
@@ -338,10 +340,7 @@ struct Request {
 
 impl Request {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
 
     fn wants_close(&self) -> bool {
@@ -560,16 +559,19 @@ fn handle(request: &Request, out: &mut TcpStream, shared: &Shared) -> bool {
     let body_text = String::from_utf8_lossy(&request.body).into_owned();
     let authorization = request.header("authorization").map(str::to_string);
     let path_only = request.path.split('?').next().unwrap_or_default();
+    let call = |model: &str, stream: bool, behaviour: String| Call {
+        model: model.to_string(),
+        stream,
+        path: request.path.clone(),
+        authorization: authorization.clone(),
+        body: body_text.clone(),
+        at: received,
+        behaviour,
+    };
     let log = |model: &str, stream: bool, behaviour: String| {
-        lock(&shared.state).calls.push(Call {
-            model: model.to_string(),
-            stream,
-            path: request.path.clone(),
-            authorization: authorization.clone(),
-            body: body_text.clone(),
-            at: received,
-            behaviour,
-        });
+        lock(&shared.state)
+            .calls
+            .push(call(model, stream, behaviour));
     };
 
     if request.method != "POST" || path_only != "/v1/chat/completions" {
@@ -605,15 +607,8 @@ fn handle(request: &Request, out: &mut TcpStream, shared: &Shared) -> bool {
             .or_else(|| m.default.clone())
             .unwrap_or_else(Behaviour::answer);
         let (gap, stall) = (m.gap, m.stall);
-        state.calls.push(Call {
-            model: chat.model.clone(),
-            stream: chat.stream,
-            path: request.path.clone(),
-            authorization: authorization.clone(),
-            body: body_text.clone(),
-            at: received,
-            behaviour: behaviour.name(chat.stream),
-        });
+        let name = behaviour.name(chat.stream);
+        state.calls.push(call(&chat.model, chat.stream, name));
         (behaviour, latency, gap, stall)
     };
     let ctx = Ctx {

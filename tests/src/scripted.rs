@@ -1,6 +1,7 @@
 //! A scripted HTTP/1.1 server on loopback: answers each request with the next response of a
-//! script (or hangs, or closes the connection), and records what it was sent. Used to put
-//! real faults on the wire — throttling, 5xx, timeouts — where moto cannot make them.
+//! script (or hangs, or writes a chunked body with pauses), and records what it was sent. Used
+//! to put real faults on the wire — throttling, 5xx, timeouts, stalled streams — where moto
+//! cannot make them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -17,8 +18,22 @@ pub enum Reply {
         headers: Vec<(String, String)>,
         body: String,
     },
+    /// A chunked body written step by step (one write a chunk, pauses between), then ended.
+    Chunked {
+        status: u16,
+        content_type: String,
+        steps: Vec<Step>,
+    },
     /// Read the request, then say nothing for this long (a hung server).
     Hang(Duration),
+}
+
+/// One step of a [`Reply::Chunked`] body.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Write one chunk of the chunked body.
+    Chunk(String),
+    Sleep(Duration),
 }
 
 impl Reply {
@@ -44,11 +59,16 @@ pub struct Received {
 impl Received {
     /// A header's value (case-insensitive name).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
+}
+
+/// The value of header `name` (case-insensitive) among `headers`.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// The server; it stops answering when dropped (its thread ends with the process).
@@ -129,8 +149,41 @@ fn serve(stream: TcpStream, script: &Script, log: &Mutex<Vec<Received>>, then: &
                 }
                 let _ = out.flush();
             }
+            Reply::Chunked {
+                status,
+                content_type,
+                steps,
+            } => {
+                if !write_chunked(&mut out, status, &content_type, steps) {
+                    return;
+                }
+            }
         }
     }
+}
+
+/// Writes a chunked response step by step; false when the peer has gone.
+fn write_chunked(out: &mut TcpStream, status: u16, content_type: &str, steps: Vec<Step>) -> bool {
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    if out.write_all(head.as_bytes()).is_err() {
+        return false;
+    }
+    let _ = out.flush();
+    for step in steps {
+        match step {
+            Step::Sleep(d) => thread::sleep(d),
+            Step::Chunk(c) => {
+                let framed = format!("{:x}\r\n{c}\r\n", c.len());
+                if out.write_all(framed.as_bytes()).is_err() {
+                    return false;
+                }
+                let _ = out.flush();
+            }
+        }
+    }
+    out.write_all(b"0\r\n\r\n").is_ok() && out.flush().is_ok()
 }
 
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Received> {

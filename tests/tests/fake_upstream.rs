@@ -2,8 +2,11 @@
 //! tiny raw-TCP HTTP/1.1 client: scripted failures per model, the call log, truncated bodies,
 //! SSE streams with usage and stalls, hangs and closes, keep-alive and parallel load.
 
-// Helpers outside #[test] functions panic on bad fixtures too; that is what a test wants.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "fixture helpers outside #[test] fns panic on a broken fixture, as a test should"
+)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -11,7 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tierwise_tests::fake_upstream::{Behaviour, FakeUpstream};
+use tierwise_tests::fake_upstream::{Behaviour, Call, FakeUpstream};
+use tierwise_tests::scripted::header;
 
 const CHAT: &str = "/v1/chat/completions";
 
@@ -27,10 +31,7 @@ struct Response {
 
 impl Response {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
 
     fn json(&self) -> Value {
@@ -191,6 +192,22 @@ fn chat_body(model: &str, user: &str) -> String {
     .to_string()
 }
 
+/// The call log as `(key, behaviour)` pairs, `key` read from each call.
+fn call_log(up: &FakeUpstream, key: impl Fn(&Call) -> &str) -> Vec<(String, String)> {
+    up.calls()
+        .iter()
+        .map(|c| (key(c).to_string(), c.behaviour.clone()))
+        .collect()
+}
+
+/// Pairs to compare with a [`call_log`].
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(k, b)| (k.to_string(), b.to_string()))
+        .collect()
+}
+
 fn stream_body(model: &str, user: &str, include_usage: bool) -> String {
     let mut v: Value = serde_json::from_str(&chat_body(model, user)).unwrap();
     v["stream"] = json!(true);
@@ -242,20 +259,16 @@ fn scripted_sequence_per_model_and_call_log() {
         "answer from m-a: hi there"
     );
 
-    let calls = up.calls();
-    let seen: Vec<(&str, &str)> = calls
-        .iter()
-        .map(|c| (c.model.as_str(), c.behaviour.as_str()))
-        .collect();
     assert_eq!(
-        seen,
-        [
+        call_log(&up, |c| &c.model),
+        pairs(&[
             ("m-a", "status:429"),
             ("m-b", "answer"),
             ("m-a", "status:503"),
             ("m-a", "answer")
-        ]
+        ])
     );
+    let calls = up.calls();
     assert!(calls.windows(2).all(|w| w[0].at <= w[1].at));
     assert!(calls.iter().all(|c| c.path == CHAT && !c.stream));
     assert!(
@@ -510,19 +523,14 @@ fn unknown_paths_and_bad_bodies() {
     assert_eq!(r.json()["error"]["type"], "invalid_request_error");
     // The connection survives all of that.
     assert_eq!(c.chat(&chat_body("m", "q")).status, 200);
-    let calls = up.calls();
-    let seen: Vec<(&str, &str)> = calls
-        .iter()
-        .map(|c| (c.path.as_str(), c.behaviour.as_str()))
-        .collect();
     assert_eq!(
-        seen,
-        [
+        call_log(&up, |c| &c.path),
+        pairs(&[
             ("/v1/models", "status:404"),
             ("/v1/embeddings", "status:404"),
             (CHAT, "status:400"),
             (CHAT, "answer")
-        ]
+        ])
     );
     assert_eq!(up.calls_for("m"), 2);
 }

@@ -5,8 +5,13 @@
 //! the real time, so the items' `ttl` are real epoch seconds), which makes the windows and
 //! cool-downs deterministic.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "fixture helpers outside #[test] fns panic on a broken fixture, as a test should"
+)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,11 +62,7 @@ async fn table() -> (String, aws_sdk_dynamodb::Client) {
 }
 
 /// An instance with a client of its own.
-async fn instance(
-    table: &str,
-    id: &str,
-    clock: &Arc<ManualClock>,
-) -> SharedHealth<DynamoHealthStore> {
+async fn instance(table: &str, id: &str, clock: &Arc<ManualClock>) -> Instance {
     let sdk = sdk_config_at(&calls(), moto().endpoint()).await;
     SharedHealth::new(
         DynamoHealthStore::new(dynamodb_client(&sdk), table),
@@ -71,12 +72,10 @@ async fn instance(
     .with_instance_id(id)
 }
 
-async fn get(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    pk: &str,
-    sk: &str,
-) -> Option<std::collections::HashMap<String, AttributeValue>> {
+type Item = HashMap<String, AttributeValue>;
+type Instance = SharedHealth<DynamoHealthStore>;
+
+async fn get(client: &aws_sdk_dynamodb::Client, table: &str, pk: &str, sk: &str) -> Option<Item> {
     client
         .get_item()
         .table_name(table)
@@ -89,7 +88,7 @@ async fn get(
         .item
 }
 
-fn num(item: &std::collections::HashMap<String, AttributeValue>, k: &str) -> u64 {
+fn num(item: &Item, k: &str) -> u64 {
     item.get(k)
         .unwrap_or_else(|| panic!("`{k}` missing from {item:?}"))
         .as_n()
@@ -98,19 +97,43 @@ fn num(item: &std::collections::HashMap<String, AttributeValue>, k: &str) -> u64
         .unwrap()
 }
 
-fn text<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, k: &str) -> &'a str {
+fn text<'a>(item: &'a Item, k: &str) -> &'a str {
     item.get(k)
         .unwrap_or_else(|| panic!("`{k}` missing from {item:?}"))
         .as_s()
         .unwrap()
 }
 
+/// A fresh table, a client to read it, a clock started at the real time (`start`), and two
+/// instances that opened the breaker of `MODEL` together.
+struct Opened {
+    table: String,
+    reader: aws_sdk_dynamodb::Client,
+    start: u64,
+    clock: Arc<ManualClock>,
+    a: Instance,
+    b: Instance,
+}
+
+async fn opened() -> Opened {
+    let (table, reader) = table().await;
+    let start = real_now_ms();
+    let clock = Arc::new(ManualClock::new(start));
+    let a = instance(&table, "instance-a", &clock).await;
+    let b = instance(&table, "instance-b", &clock).await;
+    open_from_both(&a, &b, &clock).await;
+    Opened {
+        table,
+        reader,
+        start,
+        clock,
+        a,
+        b,
+    }
+}
+
 /// Opens the breaker of `MODEL` with failures reported by both instances.
-async fn open_from_both(
-    a: &SharedHealth<DynamoHealthStore>,
-    b: &SharedHealth<DynamoHealthStore>,
-    clock: &ManualClock,
-) {
+async fn open_from_both(a: &Instance, b: &Instance, clock: &ManualClock) {
     a.prepare(&[MODEL, OTHER]).await;
     b.prepare(&[MODEL, OTHER]).await;
     a.report_failure(MODEL).await;
@@ -132,13 +155,14 @@ async fn open_from_both(
 
 #[tokio::test]
 async fn failures_from_two_instances_open_the_breaker_and_one_probe_closes_it() {
-    let (table, reader) = table().await;
-    let start = real_now_ms();
-    let clock = Arc::new(ManualClock::new(start));
-    let a = instance(&table, "instance-a", &clock).await;
-    let b = instance(&table, "instance-b", &clock).await;
-
-    open_from_both(&a, &b, &clock).await;
+    let Opened {
+        table,
+        reader,
+        start,
+        clock,
+        a,
+        b,
+    } = opened().await;
 
     // The items: a breaker with a ttl, and the window's counter with a ttl.
     let item = get(&reader, &table, HEALTH_PK, MODEL)
@@ -195,12 +219,14 @@ async fn failures_from_two_instances_open_the_breaker_and_one_probe_closes_it() 
 
 #[tokio::test]
 async fn a_failed_probe_reopens_with_a_doubled_cooldown_for_everyone() {
-    let (table, reader) = table().await;
-    let clock = Arc::new(ManualClock::new(real_now_ms()));
-    let a = instance(&table, "instance-a", &clock).await;
-    let b = instance(&table, "instance-b", &clock).await;
-    open_from_both(&a, &b, &clock).await;
-
+    let Opened {
+        table,
+        reader,
+        clock,
+        a,
+        b,
+        ..
+    } = opened().await;
     clock.advance(Duration::from_millis(200));
     a.prepare(&[MODEL]).await;
     assert!(a.is_healthy(MODEL), "a probes");
@@ -225,11 +251,9 @@ async fn a_failed_probe_reopens_with_a_doubled_cooldown_for_everyone() {
 
 #[tokio::test]
 async fn many_instances_racing_for_the_probe_yield_one_prober() {
-    let (table, _reader) = table().await;
-    let clock = Arc::new(ManualClock::new(real_now_ms()));
-    let a = instance(&table, "instance-a", &clock).await;
-    let b = instance(&table, "instance-b", &clock).await;
-    open_from_both(&a, &b, &clock).await;
+    let Opened {
+        table, clock, a, b, ..
+    } = opened().await;
     let mut others = Vec::new();
     for i in 0..4 {
         others.push(instance(&table, &format!("instance-{i}"), &clock).await);

@@ -4,17 +4,14 @@
 //! answers (first bytes, a stalled stream, usage read by the `SseTap`), the headers sent, and
 //! a `Debug` that never shows the key.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use tierwise::proxy::upstream::{
-    ApiKey, ChatCall, ChatUpstream, ChunkStream, Endpoint, Endpoints, HttpUpstream, SseTap,
-    UpstreamError, UpstreamSettings, Usage, answer_text, next_chunk,
+    ApiKey, ChatCall, ChatStream, ChatUpstream, ChunkStream, Endpoint, Endpoints, HttpUpstream,
+    SseTap, UpstreamError, UpstreamSettings, Usage, answer_text, next_chunk,
 };
-use tierwise_tests::scripted::{Reply, ScriptedServer};
+use tierwise_tests::scripted::{Reply, ScriptedServer, Step};
 
 const KEY: &str = "sk-or-v1-test-secret-0123456789";
 const REQUEST: &str =
@@ -282,86 +279,44 @@ async fn an_unknown_provider_is_refused_without_a_request() {
     assert!(server.received().is_empty());
 }
 
-// ---- streams: a raw HTTP/1.1 server writing chunked bodies with pauses ----
+// ---- streams: chunked bodies written with pauses ----
 
-enum Step {
-    /// Write one chunk of the chunked body.
-    Chunk(&'static str),
-    Sleep(Duration),
+/// A server answering `status` with `content_type` and a chunked body written step by step.
+fn chunked(status: u16, content_type: &str, steps: Vec<Step>) -> ScriptedServer {
+    scripted(Reply::Chunked {
+        status,
+        content_type: content_type.to_string(),
+        steps,
+    })
 }
 
-/// Serves one connection: reads the request (kept in the returned slot), answers `status`
-/// with `content_type` and a chunked body written step by step, then ends the body.
-fn stream_server(
-    status: u16,
-    content_type: &'static str,
-    steps: Vec<Step>,
-) -> (String, Arc<Mutex<Option<String>>>) {
-    let listener = match TcpListener::bind("127.0.0.1:0") {
-        Ok(l) => l,
-        Err(e) => panic!("cannot bind loopback: {e}"),
-    };
-    let url = match listener.local_addr() {
-        Ok(a) => format!("http://{a}/v1"),
-        Err(e) => panic!("no local address: {e}"),
-    };
-    let head_slot = Arc::new(Mutex::new(None));
-    let slot = Arc::clone(&head_slot);
-    thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        let Ok(read_half) = stream.try_clone() else {
-            return;
-        };
-        let mut reader = BufReader::new(read_half);
-        let mut head = String::new();
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-            if line.trim().is_empty() {
-                break;
-            }
-            head.push_str(&line);
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        if let Ok(mut s) = slot.lock() {
-            *s = Some(head);
-        }
-        let mut out = stream;
-        let _ = out.set_nodelay(true);
-        let head = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n"
-        );
-        if out.write_all(head.as_bytes()).is_err() {
-            return;
-        }
-        let _ = out.flush();
-        for step in steps {
-            match step {
-                Step::Sleep(d) => thread::sleep(d),
-                Step::Chunk(c) => {
-                    let framed = format!("{:x}\r\n{c}\r\n", c.len());
-                    if out.write_all(framed.as_bytes()).is_err() {
-                        return;
-                    }
-                    let _ = out.flush();
-                }
-            }
-        }
-        let _ = out.write_all(b"0\r\n\r\n");
-        let _ = out.flush();
-    });
-    (url, head_slot)
+/// An event stream of these steps.
+fn event_stream(steps: Vec<Step>) -> ScriptedServer {
+    chunked(200, "text/event-stream", steps)
+}
+
+fn chunk(text: &str) -> Step {
+    Step::Chunk(text.to_string())
+}
+
+/// The client of a chunked server (its base URL ends in `/v1`).
+fn upstream_of(server: &ScriptedServer, settings: &UpstreamSettings) -> HttpUpstream {
+    upstream_at(&format!("{}/v1", server.url()), settings)
+}
+
+async fn open_stream(up: &HttpUpstream) -> ChatStream {
+    match up.stream(call(Duration::from_secs(5))).await {
+        Ok(s) => s,
+        Err(e) => panic!("stream failed: {e:?}"),
+    }
+}
+
+async fn stream_err(server: ScriptedServer) -> UpstreamError {
+    let up = upstream_of(&server, &UpstreamSettings::default());
+    match up.stream(call(Duration::from_secs(5))).await {
+        Ok(s) => panic!("expected an error, got {s:?}"),
+        Err(e) => e,
+    }
 }
 
 const CHUNK_1: &str =
@@ -371,24 +326,17 @@ const CHUNK_3: &str = "\"completion_tokens\":2,\"completion_tokens_details\":{\"
 
 #[tokio::test]
 async fn a_stream_passes_through_and_the_tap_reads_its_usage() {
-    let (url, head) = stream_server(
-        200,
-        "text/event-stream",
-        vec![
-            Step::Chunk(": OPENROUTER PROCESSING\n\n"),
-            Step::Sleep(Duration::from_millis(50)),
-            Step::Chunk(CHUNK_1),
-            Step::Sleep(Duration::from_millis(50)),
-            Step::Chunk(CHUNK_2),
-            Step::Sleep(Duration::from_millis(50)),
-            Step::Chunk(CHUNK_3),
-        ],
-    );
-    let up = upstream_at(&url, &settings(Duration::from_secs(2)));
-    let mut s = match up.stream(call(Duration::from_secs(5))).await {
-        Ok(s) => s,
-        Err(e) => panic!("stream failed: {e:?}"),
-    };
+    let server = event_stream(vec![
+        chunk(": OPENROUTER PROCESSING\n\n"),
+        Step::Sleep(Duration::from_millis(50)),
+        chunk(CHUNK_1),
+        Step::Sleep(Duration::from_millis(50)),
+        chunk(CHUNK_2),
+        Step::Sleep(Duration::from_millis(50)),
+        chunk(CHUNK_3),
+    ]);
+    let up = upstream_of(&server, &settings(Duration::from_secs(2)));
+    let mut s = open_stream(&up).await;
     assert_eq!(s.status, 200);
     assert_eq!(s.content_type, "text/event-stream");
     assert!(!s.first.is_empty());
@@ -421,35 +369,26 @@ async fn a_stream_passes_through_and_the_tap_reads_its_usage() {
             cached_tokens: None,
         })
     );
-    let head = head.lock().map(|h| h.clone()).unwrap_or_default();
-    let head = head.unwrap_or_default().to_ascii_lowercase();
-    assert!(head.starts_with("post /v1/chat/completions "), "{head}");
-    assert!(
-        head.contains(&format!(
-            "authorization: bearer {}",
-            KEY.to_ascii_lowercase()
-        )),
-        "{head}"
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].method, "POST");
+    assert_eq!(received[0].path, "/v1/chat/completions");
+    assert_eq!(
+        received[0].header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
     );
 }
 
 #[tokio::test]
 async fn a_stalled_stream_gives_its_first_bytes_then_a_read_timeout() {
     let read_timeout = Duration::from_millis(300);
-    let (url, _) = stream_server(
-        200,
-        "text/event-stream",
-        vec![
-            Step::Chunk(CHUNK_1),
-            Step::Sleep(Duration::from_secs(3)),
-            Step::Chunk(CHUNK_2),
-        ],
-    );
-    let up = upstream_at(&url, &settings(read_timeout));
-    let mut s = match up.stream(call(Duration::from_secs(5))).await {
-        Ok(s) => s,
-        Err(e) => panic!("stream failed: {e:?}"),
-    };
+    let server = event_stream(vec![
+        chunk(CHUNK_1),
+        Step::Sleep(Duration::from_secs(3)),
+        chunk(CHUNK_2),
+    ]);
+    let up = upstream_of(&server, &settings(read_timeout));
+    let mut s = open_stream(&up).await;
     assert_eq!(&s.first[..], CHUNK_1.as_bytes());
     let started = Instant::now();
     match next(&mut s.rest).await {
@@ -469,12 +408,8 @@ async fn a_stalled_stream_gives_its_first_bytes_then_a_read_timeout() {
 
 #[tokio::test]
 async fn a_stream_without_first_bytes_in_time_is_a_read_timeout() {
-    let (url, _) = stream_server(
-        200,
-        "text/event-stream",
-        vec![Step::Sleep(Duration::from_secs(3)), Step::Chunk(CHUNK_1)],
-    );
-    let up = upstream_at(&url, &settings(Duration::from_secs(10)));
+    let server = event_stream(vec![Step::Sleep(Duration::from_secs(3)), chunk(CHUNK_1)]);
+    let up = upstream_of(&server, &settings(Duration::from_secs(10)));
     let deadline = Duration::from_millis(500);
     let started = Instant::now();
     match up.stream(call(deadline)).await {
@@ -490,29 +425,15 @@ async fn a_stream_without_first_bytes_in_time_is_a_read_timeout() {
 
 #[tokio::test]
 async fn a_streamed_call_refused_by_the_provider_is_classified() {
-    let (url, _) = stream_server(
-        429,
-        "application/json",
-        vec![Step::Chunk(
-            r#"{"error":{"code":429,"message":"slow down"}}"#,
-        )],
-    );
-    let up = upstream_at(&url, &UpstreamSettings::default());
-    match up.stream(call(Duration::from_secs(5))).await {
-        Err(UpstreamError::RateLimited { retry_after: None }) => {}
+    let slow_down = r#"{"error":{"code":429,"message":"slow down"}}"#;
+    match stream_err(chunked(429, "application/json", vec![chunk(slow_down)])).await {
+        UpstreamError::RateLimited { retry_after: None } => {}
         other => panic!("expected RateLimited, got {other:?}"),
     }
     // OpenRouter may answer a streamed call with a 200 JSON error object.
-    let (url, _) = stream_server(
-        200,
-        "application/json",
-        vec![Step::Chunk(
-            r#"{"error":{"code":503,"message":"no provider"}}"#,
-        )],
-    );
-    let up = upstream_at(&url, &UpstreamSettings::default());
-    match up.stream(call(Duration::from_secs(5))).await {
-        Err(UpstreamError::Server { status: 503, .. }) => {}
+    let no_provider = r#"{"error":{"code":503,"message":"no provider"}}"#;
+    match stream_err(chunked(200, "application/json", vec![chunk(no_provider)])).await {
+        UpstreamError::Server { status: 503, .. } => {}
         other => panic!("expected Server 503, got {other:?}"),
     }
 }

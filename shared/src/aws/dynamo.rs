@@ -263,7 +263,7 @@ fn attempt_value(a: &crate::ledger::records::Attempt) -> AttributeValue {
     let mut m = HashMap::from([
         ("model".to_string(), s(&a.model)),
         ("tier".to_string(), s(a.tier.as_str())),
-        ("outcome".to_string(), s(&a.outcome)),
+        ("outcome".to_string(), s(a.outcome.as_str())),
         ("ms".to_string(), n(decimal(a.ms, 3))),
         (
             "cost_usd".to_string(),

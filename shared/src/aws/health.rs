@@ -16,11 +16,13 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{attr_n as n, attr_s as s, store_error};
 use crate::ledger::store::StoreError;
-use crate::proxy::breaker::{BreakerState, HealthStore};
+use crate::proxy::breaker::{BreakerState, HealthStore, ProbeClaim};
 
 const SERVICE: &str = "DynamoDB";
 /// Partition of the breaker states.
@@ -57,12 +59,73 @@ impl DynamoHealthStore {
         &self.table
     }
 
-    fn breaker_key(model: &str) -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            ("pk".to_string(), s(HEALTH_PK)),
-            ("sk".to_string(), s(model)),
-        ])
+    /// Writes the item of `state` (under a condition, see [`write_if`]).
+    fn put(&self, state: &BreakerState) -> PutItemFluentBuilder {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(breaker_item(state)))
     }
+
+    /// Applies `update` to the breaker of `model` (under a condition whose values include the
+    /// update's, see [`write_if`]).
+    fn update(&self, model: &str, update: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(breaker_key(model)))
+            .update_expression(update)
+    }
+}
+
+/// Sends a put, update or delete request under a [`Condition`]: `Ok(true)` when written,
+/// `Ok(false)` when the condition failed (a lost race). A macro: the SDK's request builders
+/// share no trait.
+macro_rules! write_if {
+    ($request:expr, $condition:expr) => {{
+        let condition: Condition = $condition;
+        conditional(
+            $request
+                .condition_expression(condition.expression)
+                .set_expression_attribute_names(condition.names)
+                .set_expression_attribute_values(Some(condition.values))
+                .send()
+                .await,
+        )
+    }};
+}
+
+/// The condition of a conditional write, with what its placeholders stand for.
+struct Condition {
+    expression: &'static str,
+    names: Option<HashMap<String, String>>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Condition {
+    /// While `instance` holds the probe claim.
+    fn probed_by(instance: &str) -> Self {
+        Condition {
+            expression: "probe_owner = :me",
+            names: None,
+            values: HashMap::from([(":me".to_string(), s(instance))]),
+        }
+    }
+}
+
+/// `#ttl` for `ttl` (a reserved word).
+fn ttl_name() -> Option<HashMap<String, String>> {
+    Some(HashMap::from([("#ttl".to_string(), "ttl".to_string())]))
+}
+
+/// The key of an item of the health partitions.
+fn key(pk: impl Into<String>, model: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(model))])
+}
+
+/// The key of the breaker of `model`.
+fn breaker_key(model: &str) -> HashMap<String, AttributeValue> {
+    key(HEALTH_PK, model)
 }
 
 /// Epoch seconds of `ms`, rounded up (DynamoDB TTL is in seconds).
@@ -72,7 +135,7 @@ fn ttl_secs(ms: u64) -> u64 {
 
 /// The item of a breaker state.
 pub fn breaker_item(state: &BreakerState) -> HashMap<String, AttributeValue> {
-    let mut item = DynamoHealthStore::breaker_key(&state.model);
+    let mut item = breaker_key(&state.model);
     item.insert("record".into(), s(RECORD_HEALTH));
     item.insert("opened_at".into(), n(state.opened_at_ms));
     item.insert("open_until".into(), n(state.open_until_ms));
@@ -179,8 +242,7 @@ impl HealthStore for DynamoHealthStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(failures_pk(window_start_ms)))
-            .key("sk", s(model))
+            .set_key(Some(key(failures_pk(window_start_ms), model)))
             .update_expression("SET #record = :record, #ttl = :ttl ADD failures :one")
             .expression_attribute_names("#record", "record")
             .expression_attribute_names("#ttl", "ttl")
@@ -204,73 +266,38 @@ impl HealthStore for DynamoHealthStore {
     }
 
     async fn open(&self, state: &BreakerState, now_ms: u64) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(breaker_item(state)))
-            // An expired state may linger until DynamoDB deletes it: it does not block.
-            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", n(now_ms / 1000))
-            .send()
-            .await;
-        conditional(res)
+        // An expired state may linger until DynamoDB deletes it: it does not block.
+        let condition = Condition {
+            expression: "attribute_not_exists(pk) OR #ttl < :now",
+            names: ttl_name(),
+            values: HashMap::from([(":now".to_string(), n(now_ms / 1000))]),
+        };
+        write_if!(self.put(state), condition)
     }
 
     async fn reopen(&self, state: &BreakerState, prober: &str) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(breaker_item(state)))
-            .condition_expression("probe_owner = :me")
-            .expression_attribute_values(":me", s(prober))
-            .send()
-            .await;
-        conditional(res)
+        write_if!(self.put(state), Condition::probed_by(prober))
     }
 
-    async fn claim_probe(
-        &self,
-        model: &str,
-        instance: &str,
-        now_ms: u64,
-        until_ms: u64,
-        expires_at_ms: u64,
-    ) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::breaker_key(model)))
-            .update_expression("SET probe_owner = :me, probe_until = :until, #ttl = :ttl")
-            .condition_expression(
-                "attribute_exists(pk) AND open_until <= :now \
+    async fn claim_probe(&self, claim: &ProbeClaim<'_>) -> Result<bool, StoreError> {
+        let condition = Condition {
+            expression: "attribute_exists(pk) AND open_until <= :now \
                  AND (attribute_not_exists(probe_until) OR probe_until <= :now)",
-            )
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":me", s(instance))
-            .expression_attribute_values(":until", n(until_ms))
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":ttl", n(ttl_secs(expires_at_ms)))
-            .send()
-            .await;
-        conditional(res)
+            names: ttl_name(),
+            values: HashMap::from([
+                (":me".to_string(), s(claim.instance)),
+                (":until".to_string(), n(claim.until_ms)),
+                (":now".to_string(), n(claim.now_ms)),
+                (":ttl".to_string(), n(ttl_secs(claim.expires_at_ms))),
+            ]),
+        };
+        let update = "SET probe_owner = :me, probe_until = :until, #ttl = :ttl";
+        write_if!(self.update(claim.model, update), condition)
     }
 
     async fn release_probe(&self, model: &str, instance: &str) -> Result<bool, StoreError> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::breaker_key(model)))
-            .update_expression("REMOVE probe_owner, probe_until")
-            .condition_expression("probe_owner = :me")
-            .expression_attribute_values(":me", s(instance))
-            .send()
-            .await;
-        conditional(res)
+        let update = "REMOVE probe_owner, probe_until";
+        write_if!(self.update(model, update), Condition::probed_by(instance))
     }
 
     async fn close(
@@ -279,16 +306,12 @@ impl HealthStore for DynamoHealthStore {
         instance: &str,
         window_start_ms: u64,
     ) -> Result<bool, StoreError> {
-        let res = self
+        let delete = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Self::breaker_key(model)))
-            .condition_expression("probe_owner = :me")
-            .expression_attribute_values(":me", s(instance))
-            .send()
-            .await;
-        if !conditional(res)? {
+            .set_key(Some(breaker_key(model)));
+        if !write_if!(delete, Condition::probed_by(instance))? {
             return Ok(false);
         }
         // Reset the window's count; the breaker is closed already if this fails.
@@ -296,8 +319,7 @@ impl HealthStore for DynamoHealthStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(failures_pk(window_start_ms)))
-            .key("sk", s(model))
+            .set_key(Some(key(failures_pk(window_start_ms), model)))
             .send()
             .await;
         if let Err(e) = reset {

@@ -130,9 +130,9 @@ pub struct UpstreamDetail {
 pub struct Attempt {
     pub model: String,
     pub tier: Tier,
-    /// `ok`, an upstream error kind (`rate_limited`, `server_error`, `read_timeout`, ...), or
-    /// `skipped_cost_cap` / `skipped_deadline`.
-    pub outcome: String,
+    /// `ok`, an upstream error kind (`rate_limited`, `server_error`, `read_timeout`, ...),
+    /// `stream_interrupted`, or `skipped_cost_cap` / `skipped_deadline`.
+    pub outcome: AttemptOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     pub ms: f64,
@@ -141,6 +141,79 @@ pub struct Attempt {
     /// Whether `cost_usd` is an estimate (a billed answer without usage, e.g. truncated).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cost_estimated: bool,
+}
+
+/// How one attempt ended: the attempt's `outcome`, written as the snake_case name (a contract,
+/// like the record's field names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// The model answered (a stream: its first bytes came, and it ended well).
+    Ok,
+    /// A stream that had started broke off, or ended without `[DONE]` or with an error event.
+    StreamInterrupted,
+    /// 429: the provider asked to slow down.
+    RateLimited,
+    /// 5xx or 408 (or a status a provider should not send): the provider failed.
+    ServerError,
+    /// No connection within the connect timeout.
+    ConnectTimeout,
+    /// Connected, but no (complete) answer in time.
+    ReadTimeout,
+    /// The connection failed (refused, reset, TLS).
+    ConnectError,
+    /// A 2xx answer that is not a chat completion.
+    Malformed,
+    /// The provider refused our key or account.
+    Auth,
+    /// The provider refused the request as the caller's mistake.
+    Rejected,
+    /// Not called: it would have gone over the request's cost cap.
+    SkippedCostCap,
+    /// Not called: too little time was left before the deadline.
+    SkippedDeadline,
+}
+
+impl AttemptOutcome {
+    /// Every outcome.
+    pub const ALL: [AttemptOutcome; 12] = [
+        AttemptOutcome::Ok,
+        AttemptOutcome::StreamInterrupted,
+        AttemptOutcome::RateLimited,
+        AttemptOutcome::ServerError,
+        AttemptOutcome::ConnectTimeout,
+        AttemptOutcome::ReadTimeout,
+        AttemptOutcome::ConnectError,
+        AttemptOutcome::Malformed,
+        AttemptOutcome::Auth,
+        AttemptOutcome::Rejected,
+        AttemptOutcome::SkippedCostCap,
+        AttemptOutcome::SkippedDeadline,
+    ];
+
+    /// The attribute value (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Ok => "ok",
+            AttemptOutcome::StreamInterrupted => "stream_interrupted",
+            AttemptOutcome::RateLimited => "rate_limited",
+            AttemptOutcome::ServerError => "server_error",
+            AttemptOutcome::ConnectTimeout => "connect_timeout",
+            AttemptOutcome::ReadTimeout => "read_timeout",
+            AttemptOutcome::ConnectError => "connect_error",
+            AttemptOutcome::Malformed => "malformed",
+            AttemptOutcome::Auth => "auth",
+            AttemptOutcome::Rejected => "rejected",
+            AttemptOutcome::SkippedCostCap => "skipped_cost_cap",
+            AttemptOutcome::SkippedDeadline => "skipped_deadline",
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl CostRecord {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use crate::ledger::records::{Attempt, AttemptOutcome};
 use crate::proxy::upstream::{
     ChatCall, ChatStream, ChatUpstream, Completion, UpstreamError, Usage,
 };
@@ -83,7 +84,7 @@ pub struct Candidate {
 
 /// What to call: the candidates in order, the caller's body, the limits.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct ChainPlan {
     pub candidates: Vec<Candidate>,
     /// The caller's request body (OpenAI chat completion); `model` is replaced per attempt.
     pub body: Map<String, Value>,
@@ -99,8 +100,6 @@ pub struct Plan {
     pub deadline: Instant,
 }
 
-pub use crate::ledger::records::Attempt;
-
 /// Why no answer came back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exhausted {
@@ -114,7 +113,7 @@ pub enum Exhausted {
 
 /// How the chain ended.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum ChainOutcome {
     /// A buffered answer from candidate `index`.
     Completed {
         completion: Completion,
@@ -139,7 +138,7 @@ pub enum Outcome {
 /// The chain's outcome and its attempts.
 #[derive(Debug)]
 pub struct ProxyResult {
-    pub outcome: Outcome,
+    pub outcome: ChainOutcome,
     pub attempts: Vec<Attempt>,
 }
 
@@ -148,7 +147,7 @@ impl ProxyResult {
     pub fn failed_cost_usd(&self) -> f64 {
         self.attempts
             .iter()
-            .filter(|a| a.outcome != "ok")
+            .filter(|a| a.outcome != AttemptOutcome::Ok)
             .map(|a| a.cost_usd)
             .sum()
     }
@@ -160,12 +159,17 @@ impl ProxyResult {
 
     /// The path as text: `model:outcome` joined by ` > `.
     pub fn path(&self) -> String {
-        self.attempts
-            .iter()
-            .map(|a| format!("{}:{}", a.model, a.outcome))
-            .collect::<Vec<_>>()
-            .join(" > ")
+        path(&self.attempts)
     }
+}
+
+/// The path of `attempts` as text: `model:outcome` joined by ` > `.
+pub fn path(attempts: &[Attempt]) -> String {
+    attempts
+        .iter()
+        .map(|a| format!("{}:{}", a.model, a.outcome))
+        .collect::<Vec<_>>()
+        .join(" > ")
 }
 
 /// Price of `usage` at a model's prices: cached prompt tokens at the cached price when the
@@ -205,145 +209,220 @@ pub async fn run<U: ChatUpstream, H: HealthReporter>(
     upstream: &U,
     health: &H,
     settings: &ProxySettings,
-    plan: &Plan,
+    plan: &ChainPlan,
     providers: impl Fn(&ModelSpec) -> String,
 ) -> ProxyResult {
-    let mut attempts: Vec<Attempt> = Vec::new();
-    let mut spent = 0.0_f64;
-    let mut last_error: Option<UpstreamError> = None;
-    let mut any_called = false;
-    let mut cap_blocked = false;
-    let mut deadline_hit = false;
+    let mut run = Run {
+        upstream,
+        health,
+        settings,
+        plan,
+        attempts: Vec::new(),
+        spent: 0.0,
+        last_error: None,
+        any_called: false,
+        cap_blocked: false,
+        deadline_hit: false,
+    };
     for (index, cand) in plan.candidates.iter().enumerate() {
-        let model = &cand.model;
-        let estimate = model.cost_usd(plan.input_tokens, plan.output_tokens);
-        if let Some(cap) = plan.cost_cap_usd
-            && spent + estimate > cap + 1e-12
-        {
-            cap_blocked = true;
-            attempts.push(skipped(cand, "skipped_cost_cap"));
+        let estimate = cand.model.cost_usd(plan.input_tokens, plan.output_tokens);
+        if run.over_cap(estimate) {
+            run.cap_blocked = true;
+            run.attempts
+                .push(skipped(cand, AttemptOutcome::SkippedCostCap));
             continue;
         }
-        let provider = providers(model);
-        let body = upstream_body(&plan.body, &model.id, plan.stream);
+        let provider = providers(&cand.model);
+        if let Some(outcome) = run.candidate(index, &provider, estimate).await {
+            return run.end(outcome);
+        }
+    }
+    let outcome = run.exhausted();
+    run.end(outcome)
+}
+
+/// What one run of the chain has done so far.
+struct Run<'a, U, H> {
+    upstream: &'a U,
+    health: &'a H,
+    settings: &'a ProxySettings,
+    plan: &'a ChainPlan,
+    attempts: Vec<Attempt>,
+    /// What failed attempts cost so far, USD.
+    spent: f64,
+    last_error: Option<UpstreamError>,
+    any_called: bool,
+    cap_blocked: bool,
+    deadline_hit: bool,
+}
+
+/// The cost of an attempt the provider did not bill: nothing, not estimated.
+const NOT_BILLED: (f64, bool) = (0.0, false);
+
+impl<U: ChatUpstream, H: HealthReporter> Run<'_, U, H> {
+    /// Whether a call estimated at `estimate` would take the spend over the cost cap.
+    fn over_cap(&self, estimate: f64) -> bool {
+        self.plan
+            .cost_cap_usd
+            .is_some_and(|cap| self.spent + estimate > cap + 1e-12)
+    }
+
+    /// Calls candidate `index` until it answers, fails for good, or may not be tried again;
+    /// `Some` when the chain ends there (an answer, or the caller's mistake).
+    async fn candidate(
+        &mut self,
+        index: usize,
+        provider: &str,
+        estimate: f64,
+    ) -> Option<ChainOutcome> {
+        let plan = self.plan;
+        let cand = &plan.candidates[index];
+        let body = upstream_body(&plan.body, &cand.model.id, plan.stream);
         let mut retry = 0u32;
         loop {
-            let Some(budget) = budget(plan.deadline, settings) else {
-                deadline_hit = true;
-                attempts.push(skipped(cand, "skipped_deadline"));
-                break;
+            let Some(budget) = budget(plan.deadline, self.settings) else {
+                self.deadline_hit = true;
+                self.attempts
+                    .push(skipped(cand, AttemptOutcome::SkippedDeadline));
+                return None;
             };
-            any_called = true;
+            self.any_called = true;
             let call = ChatCall {
-                provider: &provider,
+                provider,
                 body: body.clone(),
                 deadline: budget,
             };
             let started = Instant::now();
-            let result = if plan.stream {
-                upstream
-                    .stream(call)
-                    .await
-                    .map(|s| Outcome::Streaming { stream: s, index })
-            } else {
-                upstream.complete(call).await.map(|c| Outcome::Completed {
-                    completion: c,
-                    index,
-                })
-            };
+            let result = self.call(call, index).await;
             let ms = round3(started.elapsed().as_secs_f64() * 1e3);
-            match result {
+            let error = match result {
                 Ok(outcome) => {
-                    let (cost, estimated) = match &outcome {
-                        Outcome::Completed { completion, .. } => match &completion.usage {
-                            Some(u) => (usage_cost_usd(model, u), false),
-                            None => (estimate, true),
-                        },
-                        // A stream's usage comes in its last chunk: priced by the caller.
-                        _ => (0.0, false),
-                    };
-                    attempts.push(Attempt {
-                        model: model.id.clone(),
-                        tier: cand.tier,
-                        outcome: "ok".into(),
-                        status: Some(200),
-                        ms,
-                        cost_usd: round9(cost),
-                        cost_estimated: estimated,
-                    });
-                    health.report(&model.id, true).await;
-                    return ProxyResult { outcome, attempts };
+                    self.answered(cand, &outcome, ms, estimate);
+                    self.health.report(&cand.model.id, true).await;
+                    return Some(outcome);
                 }
-                Err(e) => {
-                    // What a failed attempt cost: a malformed answer was generated (and
-                    // billed) — priced from its usage, else estimated.
-                    let (cost, estimated) = match (&e, e.usage()) {
-                        (_, Some(u)) => (usage_cost_usd(model, &u), false),
-                        (UpstreamError::Malformed { .. }, None) => (estimate, true),
-                        _ => (0.0, false),
-                    };
-                    spent += cost;
-                    attempts.push(Attempt {
-                        model: model.id.clone(),
-                        tier: cand.tier,
-                        outcome: e.kind().into(),
-                        status: e.status(),
-                        ms,
-                        cost_usd: round9(cost),
-                        cost_estimated: estimated,
-                    });
-                    if e.counts_against_model() {
-                        health.report(&model.id, false).await;
-                    }
-                    if let UpstreamError::Rejected {
-                        status,
-                        content_type,
-                        body,
-                    } = &e
-                    {
-                        return ProxyResult {
-                            outcome: Outcome::Rejected {
-                                status: *status,
-                                content_type: content_type.clone(),
-                                body: body.clone(),
-                                index,
-                            },
-                            attempts,
-                        };
-                    }
-                    let retryable = e.is_retryable();
-                    let wait = backoff(settings, retry, e.retry_after(), &body);
-                    last_error = Some(e);
-                    retry += 1;
-                    if !retryable || retry >= settings.attempts_per_model {
-                        break;
-                    }
-                    // Waiting longer than allowed, or past the deadline: next model instead.
-                    let Some(wait) = wait else { break };
-                    if Instant::now() + wait + settings.deadline_margin >= plan.deadline {
-                        break;
-                    }
-                    if let Some(cap) = plan.cost_cap_usd
-                        && spent + estimate > cap + 1e-12
-                    {
-                        cap_blocked = true;
-                        break;
-                    }
-                    tokio::time::sleep(wait).await;
-                }
+                Err(e) => e,
+            };
+            if let Some(rejected) = self.failed(index, &error, ms, estimate).await {
+                return Some(rejected);
             }
+            let wait = self.retry_wait(retry, error, &body, estimate)?;
+            retry += 1;
+            tokio::time::sleep(wait).await;
         }
     }
-    let reason = if deadline_hit {
-        Exhausted::Deadline
-    } else if cap_blocked && (!any_called || last_error.is_none()) {
-        Exhausted::CostCap
-    } else {
-        Exhausted::AllFailed
-    };
-    ProxyResult {
-        outcome: Outcome::Exhausted { reason, last_error },
-        attempts,
+
+    /// One call of candidate `index`, buffered or streamed as the plan says.
+    async fn call(&self, call: ChatCall<'_>, index: usize) -> Result<ChainOutcome, UpstreamError> {
+        if self.plan.stream {
+            let stream = self.upstream.stream(call).await?;
+            Ok(ChainOutcome::Streaming { stream, index })
+        } else {
+            let completion = self.upstream.complete(call).await?;
+            Ok(ChainOutcome::Completed { completion, index })
+        }
+    }
+
+    /// Records the answer of `cand`: priced from its usage, else estimated (a stream's usage
+    /// comes in its last chunk: priced by the caller).
+    fn answered(&mut self, cand: &Candidate, outcome: &ChainOutcome, ms: f64, estimate: f64) {
+        let cost = match outcome {
+            ChainOutcome::Completed { completion, .. } => match &completion.usage {
+                Some(u) => (usage_cost_usd(&cand.model, u), false),
+                None => (estimate, true),
+            },
+            _ => NOT_BILLED,
+        };
+        self.attempts
+            .push(attempt(cand, AttemptOutcome::Ok, Some(200), ms, cost));
+    }
+
+    /// Records a failed call of candidate `index` and reports it when it counts against the
+    /// model; `Some` when the provider refused the request as the caller's mistake (the
+    /// chain ends: it is returned as sent).
+    async fn failed(
+        &mut self,
+        index: usize,
+        error: &UpstreamError,
+        ms: f64,
+        estimate: f64,
+    ) -> Option<ChainOutcome> {
+        let cand = &self.plan.candidates[index];
+        // What a failed attempt cost: a malformed answer was generated (and billed) — priced
+        // from its usage, else estimated.
+        let cost = match (error, error.usage()) {
+            (_, Some(u)) => (usage_cost_usd(&cand.model, &u), false),
+            (UpstreamError::Malformed { .. }, None) => (estimate, true),
+            _ => NOT_BILLED,
+        };
+        self.spent += cost.0;
+        let failed = attempt(cand, error.outcome(), error.status(), ms, cost);
+        self.attempts.push(failed);
+        if error.counts_against_model() {
+            self.health.report(&cand.model.id, false).await;
+        }
+        match error {
+            UpstreamError::Rejected {
+                status,
+                content_type,
+                body,
+            } => Some(ChainOutcome::Rejected {
+                status: *status,
+                content_type: content_type.clone(),
+                body: body.clone(),
+                index,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The wait before calling the same model again after `error` (its `retry`-th retry);
+    /// `None` to move on to the next model: not retryable, no retry left, a wait longer than
+    /// allowed or past the deadline, or no room left under the cost cap.
+    fn retry_wait(
+        &mut self,
+        retry: u32,
+        error: UpstreamError,
+        body: &Bytes,
+        estimate: f64,
+    ) -> Option<Duration> {
+        let retryable = error.is_retryable();
+        let wait = backoff(self.settings, retry, error.retry_after(), body);
+        self.last_error = Some(error);
+        if !retryable || retry + 1 >= self.settings.attempts_per_model {
+            return None;
+        }
+        let wait = wait?;
+        if Instant::now() + wait + self.settings.deadline_margin >= self.plan.deadline {
+            return None;
+        }
+        if self.over_cap(estimate) {
+            self.cap_blocked = true;
+            return None;
+        }
+        Some(wait)
+    }
+
+    /// How the chain ends when no candidate answered.
+    fn exhausted(&mut self) -> ChainOutcome {
+        let reason = if self.deadline_hit {
+            Exhausted::Deadline
+        } else if self.cap_blocked && (!self.any_called || self.last_error.is_none()) {
+            Exhausted::CostCap
+        } else {
+            Exhausted::AllFailed
+        };
+        ChainOutcome::Exhausted {
+            reason,
+            last_error: self.last_error.take(),
+        }
+    }
+
+    fn end(self, outcome: ChainOutcome) -> ProxyResult {
+        ProxyResult {
+            outcome,
+            attempts: self.attempts,
+        }
     }
 }
 
@@ -384,15 +463,27 @@ fn backoff(
     Some(cap.mul_f64(0.5 + 0.5 * frac))
 }
 
-fn skipped(cand: &Candidate, why: &str) -> Attempt {
+/// `cand` passed over, `why`.
+fn skipped(cand: &Candidate, why: AttemptOutcome) -> Attempt {
+    attempt(cand, why, None, 0.0, NOT_BILLED)
+}
+
+/// The attempt of `cand` that ended as `outcome`, with its `(cost, estimated)`.
+fn attempt(
+    cand: &Candidate,
+    outcome: AttemptOutcome,
+    status: Option<u16>,
+    ms: f64,
+    (cost, cost_estimated): (f64, bool),
+) -> Attempt {
     Attempt {
         model: cand.model.id.clone(),
         tier: cand.tier,
-        outcome: why.into(),
-        status: None,
-        ms: 0.0,
-        cost_usd: 0.0,
-        cost_estimated: false,
+        outcome,
+        status,
+        ms,
+        cost_usd: round9(cost),
+        cost_estimated,
     }
 }
 
@@ -498,8 +589,8 @@ mod tests {
         }
     }
 
-    fn plan(cap: Option<f64>) -> Plan {
-        Plan {
+    fn plan(cap: Option<f64>) -> ChainPlan {
+        ChainPlan {
             candidates: vec![
                 Candidate {
                     model: model("a", 1.0, 2.0),
@@ -540,6 +631,12 @@ mod tests {
         })
     }
 
+    fn rate_limited(retry_after: Duration) -> Result<(), UpstreamError> {
+        Err(UpstreamError::RateLimited {
+            retry_after: Some(retry_after),
+        })
+    }
+
     #[tokio::test]
     async fn retries_then_falls_back_within_the_tier_then_up() {
         let up = Script::with(&[
@@ -549,7 +646,10 @@ mod tests {
         let seen = Seen::default();
         let r = run(&up, &seen, &fast(), &plan(None), |m| m.provider.clone()).await;
         assert_eq!(up.models(), ["a", "a", "b", "c"]);
-        assert!(matches!(r.outcome, Outcome::Completed { index: 2, .. }));
+        assert!(matches!(
+            r.outcome,
+            ChainOutcome::Completed { index: 2, .. }
+        ));
         let outcomes: Vec<_> = r.attempts.iter().map(|a| a.outcome.as_str()).collect();
         assert_eq!(outcomes, ["server_error", "server_error", "auth", "ok"]);
         // Auth does not count against the model; server errors do.
@@ -570,38 +670,29 @@ mod tests {
     #[tokio::test]
     async fn honours_retry_after_and_moves_on_when_it_is_too_long() {
         let up = Script::with(&[
-            (
-                "a",
-                vec![Err(UpstreamError::RateLimited {
-                    retry_after: Some(Duration::from_millis(150)),
-                })],
-            ),
-            (
-                "b",
-                vec![Err(UpstreamError::RateLimited {
-                    retry_after: Some(Duration::from_secs(60)),
-                })],
-            ),
+            ("a", vec![rate_limited(Duration::from_millis(150))]),
+            ("b", vec![rate_limited(Duration::from_secs(60))]),
         ]);
         let r = run(&up, &NoHealth, &fast(), &plan(None), |m| m.provider.clone()).await;
         assert_eq!(up.models(), ["a", "a"]);
-        assert!(matches!(r.outcome, Outcome::Completed { index: 0, .. }));
+        assert!(matches!(
+            r.outcome,
+            ChainOutcome::Completed { index: 0, .. }
+        ));
         let gap = {
             let calls = up.calls.lock().unwrap();
             calls[1].1 - calls[0].1
         };
         assert!(gap >= Duration::from_millis(150), "waited {gap:?}");
 
-        let up = Script::with(&[(
-            "a",
-            vec![Err(UpstreamError::RateLimited {
-                retry_after: Some(Duration::from_secs(60)),
-            })],
-        )]);
+        let up = Script::with(&[("a", vec![rate_limited(Duration::from_secs(60))])]);
         let r = run(&up, &NoHealth, &fast(), &plan(None), |m| m.provider.clone()).await;
         // 60 s is over the limit: straight to the next model, no wait.
         assert_eq!(up.models(), ["a", "b"]);
-        assert!(matches!(r.outcome, Outcome::Completed { index: 1, .. }));
+        assert!(matches!(
+            r.outcome,
+            ChainOutcome::Completed { index: 1, .. }
+        ));
     }
 
     #[tokio::test]
@@ -617,7 +708,10 @@ mod tests {
         let seen = Seen::default();
         let r = run(&up, &seen, &fast(), &plan(None), |m| m.provider.clone()).await;
         assert_eq!(up.models(), ["a"]);
-        assert!(matches!(r.outcome, Outcome::Rejected { status: 400, .. }));
+        assert!(matches!(
+            r.outcome,
+            ChainOutcome::Rejected { status: 400, .. }
+        ));
         assert!(seen.0.lock().unwrap().is_empty());
     }
 
@@ -633,10 +727,13 @@ mod tests {
         })
         .await;
         assert_eq!(up.models(), ["a", "a", "b", "b"]);
-        assert_eq!(r.attempts.last().unwrap().outcome, "skipped_cost_cap");
+        assert_eq!(
+            r.attempts.last().unwrap().outcome,
+            AttemptOutcome::SkippedCostCap
+        );
         assert!(matches!(
             r.outcome,
-            Outcome::Exhausted {
+            ChainOutcome::Exhausted {
                 reason: Exhausted::AllFailed,
                 ..
             }
@@ -650,7 +747,7 @@ mod tests {
         assert!(up.models().is_empty());
         assert!(matches!(
             r.outcome,
-            Outcome::Exhausted {
+            ChainOutcome::Exhausted {
                 reason: Exhausted::CostCap,
                 ..
             }
@@ -695,11 +792,20 @@ mod tests {
         assert!(up.models().is_empty());
         assert!(matches!(
             r.outcome,
-            Outcome::Exhausted {
+            ChainOutcome::Exhausted {
                 reason: Exhausted::Deadline,
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_chain_future_is_send() {
+        // The Lambda runtime needs `Send` futures: nothing that is not `Sync` (a stream) may
+        // be borrowed across an await.
+        fn send<T: Send>(_: &T) {}
+        let (up, p) = (Script::default(), plan(None));
+        send(&run(&up, &NoHealth, &fast(), &p, |m| m.provider.clone()));
     }
 
     #[test]
@@ -714,6 +820,45 @@ mod tests {
         assert_eq!(b["stream_options"]["x"], 1);
         let b: Value = serde_json::from_slice(&upstream_body(&t, "m/x", false)).unwrap();
         assert_eq!(b["stream_options"], serde_json::json!({"x": 1}));
+    }
+
+    #[test]
+    fn attempt_outcomes_keep_their_recorded_names() {
+        let names: Vec<&str> = AttemptOutcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ok",
+                "stream_interrupted",
+                "rate_limited",
+                "server_error",
+                "connect_timeout",
+                "read_timeout",
+                "connect_error",
+                "malformed",
+                "auth",
+                "rejected",
+                "skipped_cost_cap",
+                "skipped_deadline"
+            ]
+        );
+        for o in AttemptOutcome::ALL {
+            let json = serde_json::to_value(o).unwrap();
+            assert_eq!(json, Value::String(o.as_str().into()));
+            assert_eq!(o.to_string(), o.as_str());
+            assert_eq!(serde_json::from_value::<AttemptOutcome>(json).unwrap(), o);
+        }
+        // An upstream failure is recorded under its kind.
+        let kinds = [
+            (UpstreamError::ConnectTimeout, "connect_timeout"),
+            (UpstreamError::ReadTimeout, "read_timeout"),
+            (UpstreamError::Connect, "connect_error"),
+            (UpstreamError::Auth { status: 401 }, "auth"),
+        ];
+        for (e, name) in kinds {
+            assert_eq!(e.outcome().as_str(), name);
+            assert_eq!(e.kind(), name);
+        }
     }
 
     #[test]

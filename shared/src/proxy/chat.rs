@@ -13,12 +13,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::ledger::records::{
-    Attempt, CostRecord, RecordStatus, ShadowSample, Timestamp, UpstreamDetail, shadow_sampled,
+    Attempt, AttemptOutcome, CostRecord, RecordStatus, ShadowSample, Timestamp, UpstreamDetail,
+    shadow_sampled,
 };
 use crate::ledger::service::{Delivery, RoutingService};
 use crate::ledger::store::{CostSink, ParkingLot, SampleSink};
 use crate::proxy::chain::{
-    self, Candidate, Exhausted, HealthReporter, Outcome, Plan, ProxySettings,
+    self, Candidate, ChainOutcome, ChainPlan, Exhausted, HealthReporter, ProxySettings,
 };
 use crate::proxy::upstream::{ChatStream, ChatUpstream, SseTap, UpstreamError, Usage};
 use crate::routing::decision::{Decision, HealthView, Message, RouteRequest, round3, round9};
@@ -210,7 +211,7 @@ impl StreamFinish {
         if let Some(last) = self.attempts.last_mut() {
             last.ms = round3(self.started.elapsed().as_secs_f64() * 1e3);
             if !complete {
-                last.outcome = "stream_interrupted".into();
+                last.outcome = AttemptOutcome::StreamInterrupted;
             }
         }
         let usage = tap.usage();
@@ -316,7 +317,7 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
             .max_output_tokens
             .unwrap_or(u64::from(pool.expected_output_tokens()));
         let cap = req.max_cost_usd.or(pool.max_request_cost_usd());
-        let plan = Plan {
+        let plan = ChainPlan {
             candidates,
             body: req.body,
             stream: req.stream,
@@ -336,7 +337,7 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
         let path = result.path();
         let upstream_ms = result.upstream_ms();
         match result.outcome {
-            Outcome::Completed { completion, index } => {
+            ChainOutcome::Completed { completion, index } => {
                 let model = plan.candidates[index].model.clone();
                 decision.model = model.id.clone();
                 decision.tier = plan.candidates[index].tier;
@@ -375,7 +376,7 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
                     upstream_ms,
                 })
             }
-            Outcome::Streaming { stream, index } => {
+            ChainOutcome::Streaming { stream, index } => {
                 let model = plan.candidates[index].model.clone();
                 decision.model = model.id.clone();
                 decision.tier = plan.candidates[index].tier;
@@ -394,7 +395,7 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
                     },
                 })
             }
-            Outcome::Rejected {
+            ChainOutcome::Rejected {
                 status,
                 content_type,
                 body,
@@ -424,7 +425,7 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
                     upstream_ms,
                 })
             }
-            Outcome::Exhausted { reason, last_error } => {
+            ChainOutcome::Exhausted { reason, last_error } => {
                 let error = match (reason, &last_error) {
                     (Exhausted::CostCap, _) => ApiError::cost_cap(cap.unwrap_or(0.0)),
                     (Exhausted::Deadline, _) => ApiError::upstream(
@@ -496,7 +497,7 @@ fn proxied_record(
 ) -> CostRecord {
     let failed_cost: f64 = attempts
         .iter()
-        .filter(|a| a.outcome != "ok")
+        .filter(|a| a.outcome != AttemptOutcome::Ok)
         .map(|a| a.cost_usd)
         .sum();
     let answered = matches!(status, RecordStatus::Ok)
@@ -507,7 +508,12 @@ fn proxied_record(
     rec.upstream_ms = Some(round3(attempts.iter().map(|a| a.ms).sum()));
     let ok_cost: f64 = attempts
         .iter()
-        .filter(|a| a.outcome == "ok" || a.outcome == "stream_interrupted")
+        .filter(|a| {
+            matches!(
+                a.outcome,
+                AttemptOutcome::Ok | AttemptOutcome::StreamInterrupted
+            )
+        })
         .map(|a| a.cost_usd)
         .sum();
     match usage {

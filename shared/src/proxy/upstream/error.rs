@@ -1,0 +1,378 @@
+//! Upstream failures ([`UpstreamError`]) and how an answer is classified into one: a non-2xx
+//! status, a 2xx body that is not a chat completion, a `Retry-After` header.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::Usage;
+use super::answer::{truncate, usage_of};
+use crate::ledger::records::AttemptOutcome;
+
+/// An upstream call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// 429: slow down (`Retry-After` when the provider gave one).
+    #[error("rate limited (429)")]
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx (and 408): the provider failed; `Retry-After` when given.
+    #[error("provider error ({status})")]
+    Server {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    /// No connection within the connect timeout.
+    #[error("connect timeout")]
+    ConnectTimeout,
+    /// Connected, but no (complete) answer in time: headers, first byte or the next chunk.
+    #[error("read timeout")]
+    ReadTimeout,
+    /// The connection failed (refused, reset, TLS).
+    #[error("connection failed")]
+    Connect,
+    /// A 2xx answer that is not a chat completion (truncated JSON, wrong shape, broken
+    /// stream framing). The provider may have billed it: `usage` when it could be read.
+    #[error("malformed answer: {detail}")]
+    Malformed {
+        detail: String,
+        usage: Option<Usage>,
+    },
+    /// 401 / 402 / 403: the provider refused our key or account; another provider may work,
+    /// the same one will not.
+    #[error("provider refused the credentials ({status})")]
+    Auth { status: u16 },
+    /// 400 / 404 / 413 / 422 ...: the request itself is wrong (the caller's fault). Returned to
+    /// the caller as the provider sent it; never retried.
+    #[error("request rejected by the provider ({status})")]
+    Rejected {
+        status: u16,
+        content_type: String,
+        body: Bytes,
+    },
+}
+
+impl UpstreamError {
+    /// Whether the same model may answer if asked again (after a backoff).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::RateLimited { .. }
+                | UpstreamError::Server { .. }
+                | UpstreamError::ConnectTimeout
+                | UpstreamError::ReadTimeout
+                | UpstreamError::Connect
+                | UpstreamError::Malformed { .. }
+        )
+    }
+
+    /// Whether another model may answer (everything but the caller's own mistakes).
+    pub fn may_fall_back(&self) -> bool {
+        !matches!(self, UpstreamError::Rejected { .. })
+    }
+
+    /// Whether the failure says something about the model's health (counts for its circuit
+    /// breaker): the caller's mistakes and our credentials do not.
+    pub fn counts_against_model(&self) -> bool {
+        self.is_retryable()
+    }
+
+    /// The provider's `Retry-After`, when it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            UpstreamError::RateLimited { retry_after }
+            | UpstreamError::Server { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// HTTP status the provider answered with, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            UpstreamError::RateLimited { .. } => Some(429),
+            UpstreamError::Server { status, .. }
+            | UpstreamError::Auth { status }
+            | UpstreamError::Rejected { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// How an attempt that failed this way is recorded.
+    pub fn outcome(&self) -> AttemptOutcome {
+        match self {
+            UpstreamError::RateLimited { .. } => AttemptOutcome::RateLimited,
+            UpstreamError::Server { .. } => AttemptOutcome::ServerError,
+            UpstreamError::ConnectTimeout => AttemptOutcome::ConnectTimeout,
+            UpstreamError::ReadTimeout => AttemptOutcome::ReadTimeout,
+            UpstreamError::Connect => AttemptOutcome::ConnectError,
+            UpstreamError::Malformed { .. } => AttemptOutcome::Malformed,
+            UpstreamError::Auth { .. } => AttemptOutcome::Auth,
+            UpstreamError::Rejected { .. } => AttemptOutcome::Rejected,
+        }
+    }
+
+    /// Short machine-readable kind, for logs and metrics: the outcome's name.
+    pub fn kind(&self) -> &'static str {
+        self.outcome().as_str()
+    }
+
+    /// Usage the provider reported with a failed answer (it may have billed it).
+    pub fn usage(&self) -> Option<Usage> {
+        match self {
+            UpstreamError::Malformed { usage, .. } => *usage,
+            _ => None,
+        }
+    }
+}
+
+/// Classifies a non-2xx answer: 429 -> `RateLimited`; 408 and 5xx -> `Server`; 401 / 402 /
+/// 403 -> `Auth`; any other 4xx -> `Rejected` (with the body as received); anything else a
+/// provider should not send (1xx, 3xx — redirects are not followed) -> `Server`.
+pub fn error_for_status(
+    status: u16,
+    retry_after: Option<Duration>,
+    content_type: String,
+    body: Bytes,
+) -> UpstreamError {
+    match status {
+        429 => UpstreamError::RateLimited { retry_after },
+        401..=403 => UpstreamError::Auth { status },
+        408 => UpstreamError::Server {
+            status,
+            retry_after,
+        },
+        400..=499 => UpstreamError::Rejected {
+            status,
+            content_type,
+            body,
+        },
+        _ => UpstreamError::Server {
+            status,
+            retry_after,
+        },
+    }
+}
+
+/// Checks a 2xx body: a JSON object with a `choices` array. A JSON `error` object without
+/// `choices` (OpenRouter answers some failures with a 200) is mapped by its `error.code`:
+/// 429 -> `RateLimited`, 408 / 5xx -> `Server`, anything else -> `Malformed`.
+pub fn check_completion(
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<Value, UpstreamError> {
+    let json: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::Malformed {
+        detail: format!("not JSON: {e}"),
+        usage: None,
+    })?;
+    if !json.is_object() {
+        return Err(UpstreamError::Malformed {
+            detail: "not a JSON object".into(),
+            usage: None,
+        });
+    }
+    if json.get("choices").is_some_and(Value::is_array) {
+        return Ok(json);
+    }
+    let usage = usage_of(&json);
+    if let Some(error) = json.get("error").filter(|e| e.is_object()) {
+        let code = match error.get("code") {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        let code = code.and_then(|c| u16::try_from(c).ok());
+        match code {
+            Some(429) => return Err(UpstreamError::RateLimited { retry_after }),
+            Some(status @ (408 | 500..=599)) => {
+                return Err(UpstreamError::Server {
+                    status,
+                    retry_after,
+                });
+            }
+            _ => {}
+        }
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("no message");
+        return Err(UpstreamError::Malformed {
+            detail: format!(
+                "error object in a 2xx answer (code {}): {}",
+                code.map_or_else(|| "none".to_string(), |c| c.to_string()),
+                truncate(message, 500)
+            ),
+            usage,
+        });
+    }
+    Err(UpstreamError::Malformed {
+        detail: "no choices array".into(),
+        usage,
+    })
+}
+
+/// Parses a `Retry-After` value: delay seconds (integer or decimal, as some providers send)
+/// or an HTTP date in the preferred IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`; the
+/// obsolete RFC 850 and asctime forms are not read). A date in the past is a zero delay.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse::<u64>().ok().map(Duration::from_secs);
+    }
+    if value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let secs: f64 = value.parse().ok()?;
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(value, format)
+        .ok()?
+        .assume_utc();
+    let at = SystemTime::from(at);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(status: u16) -> UpstreamError {
+        error_for_status(
+            status,
+            Some(Duration::from_secs(3)),
+            "application/json".into(),
+            Bytes::from_static(b"{\"error\":{}}"),
+        )
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        assert!(matches!(
+            classify(429),
+            UpstreamError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(3)
+        ));
+        for s in [408, 500, 502, 503, 504, 529] {
+            match classify(s) {
+                UpstreamError::Server {
+                    status,
+                    retry_after,
+                } => {
+                    assert_eq!(status, s);
+                    assert_eq!(retry_after, Some(Duration::from_secs(3)));
+                }
+                other => panic!("{s}: {other:?}"),
+            }
+        }
+        for s in [401, 402, 403] {
+            assert!(matches!(classify(s), UpstreamError::Auth { status } if status == s));
+            assert!(!classify(s).is_retryable());
+            assert!(classify(s).may_fall_back());
+        }
+        for s in [400, 404, 413, 422] {
+            match classify(s) {
+                UpstreamError::Rejected {
+                    status,
+                    content_type,
+                    body,
+                } => {
+                    assert_eq!(status, s);
+                    assert_eq!(content_type, "application/json");
+                    assert_eq!(&body[..], b"{\"error\":{}}");
+                }
+                other => panic!("{s}: {other:?}"),
+            }
+            assert!(!classify(s).may_fall_back());
+        }
+        // Redirects are not followed: a 3xx is the provider not answering properly.
+        assert!(matches!(
+            classify(302),
+            UpstreamError::Server { status: 302, .. }
+        ));
+    }
+
+    #[test]
+    fn completions_are_checked() {
+        let ok = check_completion(br#"{"choices":[],"usage":{"prompt_tokens":1}}"#, None);
+        assert!(ok.is_ok());
+        let truncated = check_completion(br#"{"choices":[{"message":"#, None);
+        assert!(matches!(
+            truncated,
+            Err(UpstreamError::Malformed { usage: None, .. })
+        ));
+        assert!(matches!(
+            check_completion(b"[1,2]", None),
+            Err(UpstreamError::Malformed { .. })
+        ));
+        let no_choices = check_completion(
+            br#"{"choices":null,"usage":{"prompt_tokens":7,"completion_tokens":2}}"#,
+            None,
+        );
+        match no_choices {
+            Err(UpstreamError::Malformed { usage, detail }) => {
+                assert_eq!(usage.map(|u| u.prompt_tokens), Some(7));
+                assert!(detail.contains("choices"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let wait = Some(Duration::from_secs(5));
+        assert!(matches!(
+            check_completion(br#"{"error":{"code":429,"message":"slow down"}}"#, wait),
+            Err(UpstreamError::RateLimited { retry_after }) if retry_after == wait
+        ));
+        assert!(matches!(
+            check_completion(br#"{"error":{"code":502,"message":"down"}}"#, None),
+            Err(UpstreamError::Server { status: 502, .. })
+        ));
+        assert!(matches!(
+            check_completion(br#"{"error":{"code":"503"}}"#, None),
+            Err(UpstreamError::Server { status: 503, .. })
+        ));
+        match check_completion(br#"{"error":{"code":400,"message":"bad thing"}}"#, None) {
+            Err(UpstreamError::Malformed { detail, .. }) => {
+                assert!(detail.contains("bad thing"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            check_completion(br#"{"error":{"code":"moderation"}}"#, None),
+            Err(UpstreamError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // 1994-11-06 08:49:37
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("1.5", now),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        for bad in [
+            "",
+            "-1",
+            "soon",
+            "1.2.3",
+            "1e3",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+        assert_eq!(parse_retry_after("99999999999999999999999", now), None);
+    }
+}
