@@ -33,7 +33,9 @@ impl KeyRequest {
         if let Some(Budget { usd, .. }) = self.limits.budget
             && usd <= Usd::ZERO
         {
-            return Err(CreateKeyError::Invalid("a budget must be above 0 USD".into()));
+            return Err(CreateKeyError::Invalid(
+                "a budget must be above 0 USD".into(),
+            ));
         }
         if self.limits.rpm == Some(0) {
             return Err(CreateKeyError::Invalid("--rpm must be at least 1".into()));
@@ -135,13 +137,22 @@ mod tests {
         assert!(lines[0].contains("tenant=acme") && lines[0].contains("budget=5usd/month"));
         assert!(!lines[0].contains(&key.text) && !lines[0].contains(&key.hash));
         for bad in [
-            KeyRequest { tenant: "a b".into(), ..req.clone() },
             KeyRequest {
-                limits: KeyLimits { rpm: Some(0), ..KeyLimits::default() },
+                tenant: "a b".into(),
                 ..req.clone()
             },
             KeyRequest {
-                limits: KeyLimits { models: Some(vec![]), ..KeyLimits::default() },
+                limits: KeyLimits {
+                    rpm: Some(0),
+                    ..KeyLimits::default()
+                },
+                ..req.clone()
+            },
+            KeyRequest {
+                limits: KeyLimits {
+                    models: Some(vec![]),
+                    ..KeyLimits::default()
+                },
                 ..req.clone()
             },
         ] {

@@ -114,7 +114,10 @@ impl CallLedger for DynamoCallLedger {
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
                 Ok(match self.read(query_id).await? {
-                    Some(item) if item.get("state").and_then(|v| v.as_s().ok()) == Some(&DONE.to_string()) => {
+                    Some(item)
+                        if item.get("state").and_then(|v| v.as_s().ok())
+                            == Some(&DONE.to_string()) =>
+                    {
                         Begin::Completed(answer_of(&item))
                     }
                     // Live, or abandoned between the two calls: either way not ours now.

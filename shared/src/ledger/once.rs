@@ -150,9 +150,18 @@ mod tests {
             Begin::Completed(Some(answer(5)))
         );
         assert_eq!(l.begin("r", 0, 1_000).await.unwrap(), Begin::Started);
-        assert_eq!(l.begin("r", 1_001, 1_000).await.unwrap(), Begin::Started, "lease passed");
-        l.complete("r", Some(&answer(MAX_STORED_BODY + 1)), 0).await.unwrap();
-        assert_eq!(l.begin("r", 2_000, 1_000).await.unwrap(), Begin::Completed(None));
+        assert_eq!(
+            l.begin("r", 1_001, 1_000).await.unwrap(),
+            Begin::Started,
+            "lease passed"
+        );
+        l.complete("r", Some(&answer(MAX_STORED_BODY + 1)), 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            l.begin("r", 2_000, 1_000).await.unwrap(),
+            Begin::Completed(None)
+        );
         assert_eq!(l.begin("s", 0, 1_000).await.unwrap(), Begin::Started);
         l.abandon("s").await.unwrap();
         assert_eq!(l.begin("s", 1, 1_000).await.unwrap(), Begin::Started);
