@@ -640,6 +640,29 @@ fn behind_api_gateway_a_stream_is_buffered_whole() {
 }
 
 #[test]
+fn read_timeouts_a_caller_provokes_do_not_open_the_breaker() {
+    rt().block_on(async {
+        let breaker = [
+            ("TIERWISE_BREAKER_FAILURES", "2"),
+            ("TIERWISE_BREAKER_COOLDOWN_MS", "60000"),
+        ];
+        let st = Stack::new(&breaker).await;
+        let hang = || Behaviour::Hang(Duration::from_secs(10));
+        st.fake.script(T1A, vec![hang(), hang()]);
+        let r = st.post(&hello(json!({})), &[]).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(st.fake.models_called(), [T1A, T1A, T1B]);
+        // Two failures at the threshold, but read timeouts say nothing of the provider: the
+        // next request is routed to the first model again.
+        st.fake.reset_calls();
+        let r = st.post(&hello(json!({})), &[]).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(st.fake.models_called(), [T1A]);
+        assert_eq!(r.header("x-tierwise-model"), T1A);
+    });
+}
+
+#[test]
 fn one_instance_s_failures_open_the_breaker_for_the_others() {
     rt().block_on(async {
         let breaker = [

@@ -71,10 +71,20 @@ impl UpstreamError {
         !matches!(self, UpstreamError::Rejected { .. })
     }
 
-    /// Whether the failure says something about the model's health (counts for its circuit
-    /// breaker): the caller's mistakes and our credentials do not.
+    /// Whether the failure says something about the provider's health (counts for the model's
+    /// circuit breaker): 5xx, the provider's 429, connection failures and connect timeouts,
+    /// malformed answers. Not the caller's mistakes, not our credentials, and not read
+    /// timeouts: how long an answer takes depends on what the caller asked for (a huge
+    /// output), so one caller could otherwise open a breaker for everyone.
     pub fn counts_against_model(&self) -> bool {
-        self.is_retryable()
+        matches!(
+            self,
+            UpstreamError::RateLimited { .. }
+                | UpstreamError::Server { .. }
+                | UpstreamError::ConnectTimeout
+                | UpstreamError::Connect
+                | UpstreamError::Malformed { .. }
+        )
     }
 
     /// The provider's `Retry-After`, when it sent one.
@@ -246,6 +256,27 @@ mod tests {
             "application/json".into(),
             Bytes::from_static(b"{\"error\":{}}"),
         )
+    }
+
+    #[test]
+    fn only_provider_side_failures_count_against_the_model() {
+        let counted = [
+            UpstreamError::RateLimited { retry_after: None },
+            classify(503),
+            UpstreamError::ConnectTimeout,
+            UpstreamError::Connect,
+            UpstreamError::Malformed {
+                detail: "x".into(),
+                usage: None,
+            },
+        ];
+        assert!(counted.iter().all(UpstreamError::counts_against_model));
+        let not_counted = [UpstreamError::ReadTimeout, classify(401), classify(400)];
+        assert!(!not_counted.iter().any(UpstreamError::counts_against_model));
+        assert!(
+            UpstreamError::ReadTimeout.is_retryable(),
+            "still retried and fallen back"
+        );
     }
 
     #[test]
