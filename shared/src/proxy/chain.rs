@@ -586,6 +586,8 @@ mod tests {
             context_window: 100_000,
             max_output_tokens: 4096,
             provider: "p".into(),
+            upstream_model: None,
+            capabilities: None,
         }
     }
 

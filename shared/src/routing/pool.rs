@@ -11,7 +11,7 @@
 //! Routing rules live in the same file under `[rules]`; that table is owned by the rules module,
 //! checked here at load and passed on raw ([`PoolConfig::rules`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -156,6 +156,42 @@ pub struct ModelSpec {
     pub max_output_tokens: u32,
     /// Name of the provider serving the model, a key of the pool's `[providers]` table.
     pub provider: String,
+    /// The provider's name for the model when it differs from `id` (an Azure deployment, a
+    /// vLLM served-model name); sent as the request's `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_model: Option<String>,
+    /// What the model can serve. Absent: not declared, any request may be routed to it;
+    /// present: a request that needs a capability the list lacks never goes to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<BTreeSet<Capability>>,
+}
+
+/// Something a request may need of a model beyond plain chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// `tools` / `functions` (tool calls).
+    Tools,
+    /// Image parts in messages.
+    Vision,
+    /// `response_format: {"type": "json_schema"}`.
+    JsonSchema,
+    /// `response_format: {"type": "json_object"}`.
+    JsonMode,
+    /// `stream: true`.
+    Streaming,
+}
+
+impl Capability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Tools => "tools",
+            Capability::Vision => "vision",
+            Capability::JsonSchema => "json_schema",
+            Capability::JsonMode => "json_mode",
+            Capability::Streaming => "streaming",
+        }
+    }
 }
 
 impl ModelSpec {
@@ -164,17 +200,51 @@ impl ModelSpec {
         (input_tokens as f64 * self.input_usd_per_m + output_tokens as f64 * self.output_usd_per_m)
             / 1_000_000.0
     }
+
+    /// The model name sent to the provider.
+    pub fn upstream_name(&self) -> &str {
+        self.upstream_model.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Whether the model can serve a request needing `needs` (undeclared capabilities: yes).
+    pub fn supports(&self, needs: &BTreeSet<Capability>) -> bool {
+        self.capabilities
+            .as_ref()
+            .is_none_or(|have| needs.is_subset(have))
+    }
 }
 
 /// How to reach a provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSpec {
-    /// Base URL of the provider's API, `http://` or `https://`.
+    /// Base URL of the provider's API, `http://` or `https://`; `/chat/completions` is
+    /// appended.
     pub base_url: String,
     /// Name of the secret / parameter / environment variable holding the API key; never the
-    /// key itself.
+    /// key itself. May be empty only with `auth = "none"`.
+    #[serde(default)]
     pub api_key_ref: String,
+    /// How the key is sent: `bearer` (`Authorization: Bearer <key>`, OpenAI, OpenRouter,
+    /// Together, Groq, vLLM), `api_key_header` (`api-key: <key>`, Azure OpenAI) or `none`.
+    #[serde(default)]
+    pub auth: ProviderAuth,
+    /// Extra headers sent on every call (not secrets: those belong behind `api_key_ref`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Query parameters added to every call, e.g. Azure's `api-version`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+}
+
+/// How a provider expects its key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderAuth {
+    #[default]
+    Bearer,
+    ApiKeyHeader,
+    None,
 }
 
 /// The pool file as written, before validation.
@@ -426,7 +496,36 @@ fn check_providers(providers: &BTreeMap<String, ProviderSpec>) -> Result<(), Con
                 format!("must start with http:// or https://, got {:?}", p.base_url),
             ));
         }
-        check_key_ref(&format!("{field}.api_key_ref"), &p.api_key_ref)?;
+        if p.auth != ProviderAuth::None || !p.api_key_ref.is_empty() {
+            check_key_ref(&format!("{field}.api_key_ref"), &p.api_key_ref)?;
+        }
+        for (name, value) in &p.headers {
+            let token = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+            if !token || value.chars().any(char::is_control) {
+                return Err(invalid(
+                    format!("{field}.headers.{name}"),
+                    "a header name of letters, digits, - and _, and a value without control characters",
+                ));
+            }
+            let lower = name.to_ascii_lowercase();
+            if [
+                "authorization",
+                "api-key",
+                "content-type",
+                "content-length",
+                "host",
+            ]
+            .contains(&lower.as_str())
+            {
+                return Err(invalid(
+                    format!("{field}.headers.{name}"),
+                    "is set by tierwise (keys go behind api_key_ref and auth)",
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -583,6 +682,15 @@ fn check_model(
                 "must not exceed context_window ({}), got {}",
                 m.context_window, m.max_output_tokens
             ),
+        ));
+    }
+    if m.upstream_model
+        .as_deref()
+        .is_some_and(|u| u.trim().is_empty())
+    {
+        return Err(invalid(
+            format!("{field}.upstream_model"),
+            "must not be empty when set (leave it out to send the id)",
         ));
     }
     if !providers.contains_key(&m.provider) {
@@ -914,6 +1022,66 @@ api_key_ref = "TIERWISE_P_API_KEY"
     }
 
     #[test]
+    fn providers_as_users_have_them_and_capabilities() {
+        let azure = POOL.replace(
+            "api_key_ref = \"TIERWISE_P_API_KEY\"",
+            "api_key_ref = \"TIERWISE_P_API_KEY\"\nauth = \"api_key_header\"\nquery = { api-version = \"2024-10-21\" }\nheaders = { x-team = \"ml\" }",
+        );
+        let pool = PoolConfig::from_toml_str(&azure).unwrap();
+        let p = pool.provider("p").unwrap();
+        assert_eq!(p.auth, ProviderAuth::ApiKeyHeader);
+        assert_eq!(
+            p.query.get("api-version").map(String::as_str),
+            Some("2024-10-21")
+        );
+        for (bad, field) in [
+            (
+                "headers = { Authorization = \"Bearer x\" }",
+                "providers.p.headers.Authorization",
+            ),
+            ("headers = { \"x y\" = \"1\" }", "providers.p.headers.x y"),
+            ("auth = \"basic\"", ""),
+        ] {
+            let text = POOL.replace(
+                "api_key_ref = \"TIERWISE_P_API_KEY\"",
+                &format!("api_key_ref = \"TIERWISE_P_API_KEY\"\n{bad}"),
+            );
+            let err = PoolConfig::from_toml_str(&text).unwrap_err();
+            if !field.is_empty() {
+                assert_eq!(field_of(err).0, field, "{bad}");
+            }
+        }
+        let open = POOL.replace("api_key_ref = \"TIERWISE_P_API_KEY\"", "auth = \"none\"");
+        assert!(
+            PoolConfig::from_toml_str(&open).is_ok(),
+            "a local server without a key"
+        );
+        let missing = POOL.replace("api_key_ref = \"TIERWISE_P_API_KEY\"", "");
+        assert_eq!(
+            field_of(PoolConfig::from_toml_str(&missing).unwrap_err()).0,
+            "providers.p.api_key_ref"
+        );
+
+        let m = pool.models().next().unwrap().1.clone();
+        assert_eq!(m.upstream_name(), m.id);
+        let aliased = ModelSpec {
+            upstream_model: Some("gpt-4o-mini-prod".into()),
+            capabilities: Some([Capability::Tools, Capability::Streaming].into()),
+            ..m
+        };
+        assert_eq!(aliased.upstream_name(), "gpt-4o-mini-prod");
+        assert!(aliased.supports(&[Capability::Tools].into()));
+        assert!(!aliased.supports(&[Capability::Tools, Capability::Vision].into()));
+        assert!(
+            pool.models()
+                .next()
+                .unwrap()
+                .1
+                .supports(&[Capability::Vision].into())
+        );
+    }
+
+    #[test]
     fn load_reads_a_file_and_reports_io_errors_with_the_path() {
         let dir = std::env::temp_dir().join(format!("tierwise-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -963,6 +1131,8 @@ api_key_ref = "TIERWISE_P_API_KEY"
             context_window: 128_000,
             max_output_tokens: 16_384,
             provider: "openrouter".into(),
+            upstream_model: None,
+            capabilities: None,
         };
         assert_close(m.cost_usd(1000, 500), 0.0075);
         assert_close(m.cost_usd(0, 0), 0.0);
