@@ -449,7 +449,7 @@ fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::ledger::records::
 
 #[test]
 fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
-    use tierwise::report::export::fixture::{ExportWriter, cost_item_json, line};
+    use tierwise_tests::export_fixture::{ExportWriter, cost_item_json, line};
     let dir = Scratch::new("export-report");
     let mut w = ExportWriter::create(&dir.0, "01764201600000-abcdef01").unwrap();
     let ttl = std::time::Duration::from_secs(86_400);
@@ -484,15 +484,11 @@ fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
     w.finish().unwrap();
 
     let root = dir.0.to_str().unwrap();
-    let run = tierwise([
-        "report",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-02",
-        "--export",
-        root,
-    ]);
+    let report = |from: &str, to: &str, extra: &[&str]| {
+        let args = ["report", "--from", from, "--to", to, "--export", root];
+        tierwise(args.iter().chain(extra))
+    };
+    let run = report("2026-11-01", "2026-11-02", &[]);
     assert!(run.success, "{}", run.stderr);
     let rep: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(rep["queries"], expected);
@@ -501,36 +497,20 @@ fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
     assert_eq!(rep["days"].as_array().unwrap().len(), 2);
     assert!(run.stderr.contains("1200 cost records"), "{}", run.stderr);
 
-    let run = tierwise([
-        "report",
-        "--from",
+    let run = report(
         "2026-11-01",
-        "--to",
         "2026-11-03",
-        "--tenant",
-        "acme",
-        "--format",
-        "table",
-        "--export",
-        root,
-    ]);
+        &["--tenant", "acme", "--format", "table"],
+    );
     assert!(run.success, "{}", run.stderr);
     assert!(run.stdout.contains("600"), "{}", run.stdout);
 
     let html = dir.path("report.html");
-    let run = tierwise([
-        "report",
-        "--from",
+    let run = report(
         "2026-11-01",
-        "--to",
         "2026-11-03",
-        "--format",
-        "html",
-        "--export",
-        root,
-        "--out",
-        html.to_str().unwrap(),
-    ]);
+        &["--format", "html", "--out", html.to_str().unwrap()],
+    );
     assert!(run.success, "{}", run.stderr);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(
@@ -547,29 +527,13 @@ fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&part, bytes).unwrap();
-    let run = tierwise([
-        "report",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-02",
-        "--export",
-        root,
-    ]);
+    let run = report("2026-11-01", "2026-11-02", &[]);
     assert!(!run.success);
     assert!(run.stdout.trim().is_empty(), "{}", run.stdout);
     assert!(run.stderr.contains("part-1.json.gz"), "{}", run.stderr);
 
     // Bad dates are refused before anything is read.
-    let run = tierwise([
-        "report",
-        "--from",
-        "2026-11-05",
-        "--to",
-        "2026-11-02",
-        "--export",
-        root,
-    ]);
+    let run = report("2026-11-05", "2026-11-02", &[]);
     assert!(!run.success);
     assert!(run.stderr.contains("after"), "{}", run.stderr);
 }

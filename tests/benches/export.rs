@@ -1,4 +1,4 @@
-//! Export-reading benchmark (`cargo bench -p tierwise --bench export`): writes a DynamoDB
+//! Export-reading benchmark (`cargo bench -p tierwise-tests --bench export`): writes a DynamoDB
 //! export of `TIERWISE_BENCH_RECORDS` cost records (default 1,000,000; 2,000 when not run by
 //! `cargo bench`) over 8 gzip data files in a temp dir, then times, in the same run:
 //! - baseline: gunzip the data files and count their lines (the floor for any reader);
@@ -21,9 +21,9 @@ use serde_json::json;
 use tierwise::ledger::records::{
     CostRecord, Counters, RECORD_COST, RecordStatus, RollupRow, nanos_to_usd, usd_to_nanos,
 };
-use tierwise::report::export::fixture::{ExportWriter, cost_item_json, line};
 use tierwise::report::export::read_export;
 use tierwise::routing::pool::Tier;
+use tierwise_tests::export_fixture::{ExportWriter, cost_item_json, line};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
