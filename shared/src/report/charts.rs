@@ -18,6 +18,48 @@ const PAD_RIGHT: f64 = 16.0;
 const PAD_TOP: f64 = 30.0;
 const PAD_BOTTOM: f64 = 46.0;
 
+/// The plot area's size.
+const PLOT_W: f64 = CHART_W - PAD_LEFT - PAD_RIGHT;
+const PLOT_H: f64 = CHART_H - PAD_TOP - PAD_BOTTOM;
+
+/// A chart's y axis: `0..=top`.
+struct YAxis {
+    top: f64,
+}
+
+impl YAxis {
+    /// Where the value `v` is on the chart.
+    fn y_of(&self, v: f64) -> f64 {
+        PAD_TOP + PLOT_H * (1.0 - (v / self.top).clamp(0.0, 1.0))
+    }
+}
+
+/// Opens a chart of days: the svg element, the grid with y labels in round steps up to
+/// `max` (whole numbers when `integer`) and the axes' titles.
+fn chart_open(
+    out: &mut String,
+    label: &str,
+    (max, integer): (f64, bool),
+    fmt: &dyn Fn(f64) -> String,
+    y_title: &str,
+) -> YAxis {
+    let (step, steps) = nice_scale(max, integer);
+    let axis = YAxis {
+        top: step * steps as f64,
+    };
+    svg_open(out, label);
+    svg_axes(
+        out,
+        step,
+        steps,
+        &|v| axis.y_of(v),
+        fmt,
+        y_title,
+        "day (UTC)",
+    );
+    axis
+}
+
 /// A round step (1, 2 or 5 x 10^k) and a number of steps (1..=5) covering `0..=max`.
 pub(super) fn nice_scale(max: f64, integer: bool) -> (f64, usize) {
     if !(max.is_finite() && max > 0.0) {
@@ -134,30 +176,22 @@ pub(super) fn spend_chart(r: &Report) -> String {
         .iter()
         .flat_map(|d| [d.cost_usd, d.baseline_cost_usd])
         .fold(0.0, f64::max);
-    let (step, steps) = nice_scale(max, false);
-    let top = step * steps as f64;
-    let plot_w = CHART_W - PAD_LEFT - PAD_RIGHT;
-    let plot_h = CHART_H - PAD_TOP - PAD_BOTTOM;
     let x_of = |i: usize| {
         if n == 1 {
-            PAD_LEFT + plot_w / 2.0
+            PAD_LEFT + PLOT_W / 2.0
         } else {
-            PAD_LEFT + plot_w * i as f64 / (n - 1) as f64
+            PAD_LEFT + PLOT_W * i as f64 / (n - 1) as f64
         }
     };
-    let y_of = |v: f64| PAD_TOP + plot_h * (1.0 - (v / top).clamp(0.0, 1.0));
-
     let mut out = String::new();
-    svg_open(&mut out, "Daily spend against the baseline model's");
-    svg_axes(
+    let axis = chart_open(
         &mut out,
-        step,
-        steps,
-        &y_of,
+        "Daily spend against the baseline model's",
+        (max, false),
         &fmt_usd,
         "USD per day",
-        "day (UTC)",
     );
+    let y_of = |v: f64| axis.y_of(v);
     for i in (0..n).step_by(label_every(n)) {
         if let Some(d) = r.days.get(i) {
             x_label(&mut out, x_of(i), &d.day);
@@ -236,29 +270,20 @@ pub(super) fn tier_chart(r: &Report) -> String {
         .map(|d| Tier::ALL.iter().map(|t| tier_queries(d, *t)).sum::<u64>())
         .max()
         .unwrap_or(0);
-    let (step, steps) = nice_scale(max as f64, true);
-    let top = step * steps as f64;
-    let plot_w = CHART_W - PAD_LEFT - PAD_RIGHT;
-    let plot_h = CHART_H - PAD_TOP - PAD_BOTTOM;
-    let band = plot_w / n as f64;
+    let band = PLOT_W / n as f64;
     let bar = (band * 0.8).max(0.5);
-    let h_of = |q: u64| plot_h * (q as f64 / top).clamp(0.0, 1.0);
-    let y_of = |v: f64| PAD_TOP + plot_h * (1.0 - (v / top).clamp(0.0, 1.0));
-
     let mut out = String::new();
-    svg_open(&mut out, "Queries per day by tier");
-    svg_axes(
+    let axis = chart_open(
         &mut out,
-        step,
-        steps,
-        &y_of,
+        "Queries per day by tier",
+        (max as f64, true),
         &|v| fmt_count(v.round() as u64),
         "queries per day",
-        "day (UTC)",
     );
+    let h_of = |q: u64| PLOT_H * (q as f64 / axis.top).clamp(0.0, 1.0);
     for (i, d) in r.days.iter().enumerate() {
         let x = PAD_LEFT + band * i as f64 + (band - bar) / 2.0;
-        let mut base = PAD_TOP + plot_h;
+        let mut base = PAD_TOP + PLOT_H;
         for (t, color) in Tier::ALL.iter().zip(TIER_COLORS) {
             let q = tier_queries(d, *t);
             if q == 0 {
