@@ -436,19 +436,19 @@ fn corrupt_gzip_names_the_file() {
     assert!(err(tmp.path()).contains("empty.json.gz: not a valid gzip file"));
 }
 
-#[test]
-fn a_bad_json_line_names_file_and_line() {
+/// The error of reading an export of one data file holding `lines`, and that file's path.
+fn one_file_error<S: AsRef<str>>(lines: impl IntoIterator<Item = S>) -> (String, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let mut w = ExportWriter::create(tmp.path(), ID).unwrap();
-    let good = line(&cost_item_json(&record(1), TTL));
-    let path = w
-        .data_file(
-            "bad.json.gz",
-            [good.as_str(), "", r#"{"Item": {"pk": {"S": "x"}"#],
-        )
-        .unwrap();
+    let path = w.data_file("f.json.gz", lines).unwrap();
     w.finish().unwrap();
-    let e = err(tmp.path());
+    (err(tmp.path()), path)
+}
+
+#[test]
+fn a_bad_json_line_names_file_and_line() {
+    let good = line(&cost_item_json(&record(1), TTL));
+    let (e, path) = one_file_error([good.as_str(), "", r#"{"Item": {"pk": {"S": "x"}"#]);
     assert!(
         e.starts_with(&format!("{}:3: invalid JSON item", path.display())),
         "{e}"
@@ -456,11 +456,7 @@ fn a_bad_json_line_names_file_and_line() {
     assert!(e.contains("column"), "{e}");
 
     for (bad, want) in [("[1, 2]", "expected"), (r#"{"Keys": {}}"#, "no `Item`")] {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut w = ExportWriter::create(tmp.path(), ID).unwrap();
-        let path = w.data_file("x.json.gz", [bad]).unwrap();
-        w.finish().unwrap();
-        let e = err(tmp.path());
+        let (e, path) = one_file_error([bad]);
         assert!(e.starts_with(&format!("{}:1: ", path.display())), "{e}");
         assert!(e.contains(want), "{e}");
     }
@@ -497,22 +493,17 @@ fn attributes_are_required_with_their_types() {
         ),
     ];
     for (attr, value, want) in cases {
-        let tmp = tempfile::tempdir().unwrap();
         let mut item = cost_item_json(&record(2), TTL);
         if value.is_null() {
             item.as_object_mut().unwrap().remove(attr);
         } else {
             item[attr] = value;
         }
-        let mut w = ExportWriter::create(tmp.path(), ID).unwrap();
-        let lines = [
+        let (e, path) = one_file_error([
             line(&cost_item_json(&record(1), TTL)),
             rollup_line(),
             line(&item),
-        ];
-        let path = w.data_file("f.json.gz", lines).unwrap();
-        w.finish().unwrap();
-        let e = err(tmp.path());
+        ]);
         assert!(e.starts_with(&format!("{}:3: ", path.display())), "{e}");
         assert!(e.contains(want), "{attr}: {e}");
     }
