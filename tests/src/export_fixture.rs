@@ -12,9 +12,10 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
-use tierwise::ledger::records::CostRecord;
 use tierwise::ledger::records::item::{self, cost_item};
+use tierwise::ledger::records::{CostRecord, RECORD_COST, RecordStatus};
 use tierwise::report::export::{EXPORTS_FOLDER, MANIFEST_FILES, MANIFEST_SUMMARY, base64};
+use tierwise::routing::pool::Tier;
 
 /// Writes one export: data files one at a time, then the manifests.
 #[derive(Debug)]
@@ -147,6 +148,36 @@ impl ExportWriter {
             )?;
         }
         Ok(self.export_dir)
+    }
+}
+
+/// A routed query's cost record (acme, tier 1, a rule's decision), for tests to vary.
+pub fn routed_record(query_id: &str, ts: &str) -> CostRecord {
+    CostRecord {
+        record: RECORD_COST.into(),
+        query_id: query_id.into(),
+        ts: ts.into(),
+        tenant: "acme".into(),
+        model: "deepseek/deepseek-v3".into(),
+        tier: Tier::Tier1,
+        predicted_tier: Tier::Tier1,
+        confidence: 0.93,
+        escalated: false,
+        decided_by: "rule:greeting".into(),
+        task_kind: None,
+        input_tokens: 12,
+        output_tokens: 40,
+        tokens_estimated: true,
+        cost_usd: 0.000085,
+        baseline_model: "openai/gpt-4o".into(),
+        baseline_cost_usd: 0.00302,
+        router_ms: 4.2,
+        upstream_ms: None,
+        status: RecordStatus::Routed,
+        shadow: false,
+        pricing_version: "2026-11".into(),
+        router_version: "tierwise-0.1.0".into(),
+        upstream: None,
     }
 }
 

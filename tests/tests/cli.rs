@@ -13,6 +13,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
+use tierwise_tests::export_fixture::routed_record;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/llmrouter_sample.jsonl");
 const WEAK: &str = "llama-3.1-8b-instruct";
@@ -417,33 +418,19 @@ fn eval_rejects_an_unknown_tier_naming_it() {
 
 /// A cost record of `day` for the export fixtures.
 fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::ledger::records::CostRecord {
-    use tierwise::routing::pool::Tier;
-    let tier = Tier::from_index((i % 3) as usize).unwrap();
+    let tier = tierwise::routing::pool::Tier::from_index((i % 3) as usize).unwrap();
     tierwise::ledger::records::CostRecord {
-        record: "cost".into(),
-        query_id: format!("0190c3e0-0000-7000-8000-{i:012}"),
-        ts: format!("{day}T10:00:00.000Z"),
         tenant: tenant.into(),
         model: format!("model-{}", tier.as_str()),
         tier,
         predicted_tier: tier,
-        confidence: 0.9,
         escalated: i.is_multiple_of(5),
-        decided_by: "classifier".into(),
-        task_kind: None,
-        input_tokens: 50,
-        output_tokens: 300,
-        tokens_estimated: true,
         cost_usd: 0.000_001_234 * (i % 7 + 1) as f64,
-        baseline_model: "openai/gpt-4o".into(),
         baseline_cost_usd: 0.003_125,
-        router_ms: 6.5,
-        upstream_ms: None,
-        status: tierwise::ledger::records::RecordStatus::Routed,
-        shadow: false,
-        pricing_version: "2026-11-01".into(),
-        router_version: "test".into(),
-        upstream: None,
+        ..routed_record(
+            &format!("0190c3e0-0000-7000-8000-{i:012}"),
+            &format!("{day}T10:00:00.000Z"),
+        )
     }
 }
 

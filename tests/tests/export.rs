@@ -26,7 +26,7 @@ use tierwise::report::export::{
     read_export,
 };
 use tierwise::routing::pool::Tier;
-use tierwise_tests::export_fixture::{ExportWriter, cost_item_json, line};
+use tierwise_tests::export_fixture::{ExportWriter, cost_item_json, line, routed_record};
 
 const TTL: Duration = Duration::from_secs(90 * 86_400);
 
@@ -68,32 +68,10 @@ fn rollup_item(rec: &CostRecord) -> Value {
 /// Records covering the value space: every tier and status, optional upstream latency, zero
 /// and large amounts, strings that need JSON escapes.
 fn records() -> Vec<CostRecord> {
-    let base = CostRecord {
-        record: RECORD_COST.into(),
-        query_id: "0190c3e0-0000-7000-8000-000000000000".into(),
-        ts: "2026-11-28T09:15:42.123Z".into(),
-        tenant: "acme".into(),
-        model: "deepseek/deepseek-v3".into(),
-        tier: Tier::Tier1,
-        predicted_tier: Tier::Tier1,
-        confidence: 0.93,
-        escalated: false,
-        decided_by: "rule:greeting".into(),
-        task_kind: None,
-        input_tokens: 12,
-        output_tokens: 40,
-        tokens_estimated: true,
-        cost_usd: 0.000085,
-        baseline_model: "openai/gpt-4o".into(),
-        baseline_cost_usd: 0.00302,
-        router_ms: 4.2,
-        upstream_ms: None,
-        status: RecordStatus::Routed,
-        shadow: false,
-        pricing_version: "2026-11".into(),
-        router_version: "tierwise-0.1.0".into(),
-        upstream: None,
-    };
+    let base = routed_record(
+        "0190c3e0-0000-7000-8000-000000000000",
+        "2026-11-28T09:15:42.123Z",
+    );
     (0..60u64)
         .map(|i| {
             let mut r = base.clone();
