@@ -253,14 +253,16 @@ fn err(dir: &Path) -> String {
     }
 }
 
-/// Applies `edit` to every entry of manifest-files.json.
-fn edit_manifest(export_dir: &Path, edit: impl Fn(&mut Value)) {
+/// Applies `edit` to the manifest-files.json entry of the data file `name`.
+fn edit_entry(export_dir: &Path, name: &str, edit: impl Fn(&mut Value)) {
     let path = export_dir.join(MANIFEST_FILES);
     let text = fs::read_to_string(&path).unwrap();
     let mut out = String::new();
     for l in text.lines() {
         let mut v: Value = serde_json::from_str(l).unwrap();
-        edit(&mut v);
+        if v["dataFileS3Key"].as_str().unwrap().ends_with(name) {
+            edit(&mut v);
+        }
         out.push_str(&v.to_string());
         out.push('\n');
     }
@@ -271,11 +273,7 @@ fn edit_manifest(export_dir: &Path, edit: impl Fn(&mut Value)) {
 fn replace_data_file(export_dir: &Path, name: &str, bytes: &[u8]) {
     fs::write(export_dir.join("data").join(name), bytes).unwrap();
     let md5 = base64(&Md5::digest(bytes));
-    edit_manifest(export_dir, |v| {
-        if v["dataFileS3Key"].as_str().unwrap().ends_with(name) {
-            v["md5Checksum"] = json!(md5);
-        }
-    });
+    edit_entry(export_dir, name, |v| v["md5Checksum"] = json!(md5));
 }
 
 fn gzip(text: &str) -> Vec<u8> {
@@ -491,14 +489,8 @@ fn attributes_are_required_with_their_types() {
 fn count_mismatches_are_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, export_dir) = write_export(tmp.path(), ID, 30, 2);
-    edit_manifest(&export_dir, |v| {
-        if v["dataFileS3Key"]
-            .as_str()
-            .unwrap()
-            .ends_with("file1.json.gz")
-        {
-            v["itemCount"] = json!(v["itemCount"].as_u64().unwrap() + 1);
-        }
+    edit_entry(&export_dir, "file1.json.gz", |v| {
+        v["itemCount"] = json!(v["itemCount"].as_u64().unwrap() + 1);
     });
     let e = err(tmp.path());
     let file = export_dir.join("data/file1.json.gz");
@@ -522,14 +514,8 @@ fn count_mismatches_are_errors() {
 fn an_md5_mismatch_names_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, export_dir) = write_export(tmp.path(), ID, 30, 2);
-    edit_manifest(&export_dir, |v| {
-        if v["dataFileS3Key"]
-            .as_str()
-            .unwrap()
-            .ends_with("file0.json.gz")
-        {
-            v["md5Checksum"] = json!("1B2M2Y8AsgTpgAmY7PhCfg==");
-        }
+    edit_entry(&export_dir, "file0.json.gz", |v| {
+        v["md5Checksum"] = json!("1B2M2Y8AsgTpgAmY7PhCfg==");
     });
     let e = err(tmp.path());
     let file = export_dir.join("data/file0.json.gz");
