@@ -1,5 +1,6 @@
 //! Shared fixtures of the integration tests in `tests/tests/`.
 
+pub mod export_fixture;
 pub mod fake_upstream;
 pub mod moto;
 pub mod scripted;

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
+use tierwise_tests::export_fixture::routed_record;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/llmrouter_sample.jsonl");
 const WEAK: &str = "llama-3.1-8b-instruct";
@@ -417,39 +418,25 @@ fn eval_rejects_an_unknown_tier_naming_it() {
 
 /// A cost record of `day` for the export fixtures.
 fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::ledger::records::CostRecord {
-    use tierwise::routing::pool::Tier;
-    let tier = Tier::from_index((i % 3) as usize).unwrap();
+    let tier = tierwise::routing::pool::Tier::from_index((i % 3) as usize).unwrap();
     tierwise::ledger::records::CostRecord {
-        record: "cost".into(),
-        query_id: format!("0190c3e0-0000-7000-8000-{i:012}"),
-        ts: format!("{day}T10:00:00.000Z"),
         tenant: tenant.into(),
         model: format!("model-{}", tier.as_str()),
         tier,
         predicted_tier: tier,
-        confidence: 0.9,
         escalated: i.is_multiple_of(5),
-        decided_by: "classifier".into(),
-        task_kind: None,
-        input_tokens: 50,
-        output_tokens: 300,
-        tokens_estimated: true,
         cost_usd: 0.000_001_234 * (i % 7 + 1) as f64,
-        baseline_model: "openai/gpt-4o".into(),
         baseline_cost_usd: 0.003_125,
-        router_ms: 6.5,
-        upstream_ms: None,
-        status: tierwise::ledger::records::RecordStatus::Routed,
-        shadow: false,
-        pricing_version: "2026-11-01".into(),
-        router_version: "test".into(),
-        upstream: None,
+        ..routed_record(
+            &format!("0190c3e0-0000-7000-8000-{i:012}"),
+            &format!("{day}T10:00:00.000Z"),
+        )
     }
 }
 
 #[test]
 fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
-    use tierwise::report::export::fixture::{ExportWriter, cost_item_json, line};
+    use tierwise_tests::export_fixture::{ExportWriter, cost_item_json, line};
     let dir = Scratch::new("export-report");
     let mut w = ExportWriter::create(&dir.0, "01764201600000-abcdef01").unwrap();
     let ttl = std::time::Duration::from_secs(86_400);
@@ -484,15 +471,11 @@ fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
     w.finish().unwrap();
 
     let root = dir.0.to_str().unwrap();
-    let run = tierwise([
-        "report",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-02",
-        "--export",
-        root,
-    ]);
+    let report = |from: &str, to: &str, extra: &[&str]| {
+        let args = ["report", "--from", from, "--to", to, "--export", root];
+        tierwise(args.iter().chain(extra))
+    };
+    let run = report("2026-11-01", "2026-11-02", &[]);
     assert!(run.success, "{}", run.stderr);
     let rep: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(rep["queries"], expected);
@@ -501,36 +484,20 @@ fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
     assert_eq!(rep["days"].as_array().unwrap().len(), 2);
     assert!(run.stderr.contains("1200 cost records"), "{}", run.stderr);
 
-    let run = tierwise([
-        "report",
-        "--from",
+    let run = report(
         "2026-11-01",
-        "--to",
         "2026-11-03",
-        "--tenant",
-        "acme",
-        "--format",
-        "table",
-        "--export",
-        root,
-    ]);
+        &["--tenant", "acme", "--format", "table"],
+    );
     assert!(run.success, "{}", run.stderr);
     assert!(run.stdout.contains("600"), "{}", run.stdout);
 
     let html = dir.path("report.html");
-    let run = tierwise([
-        "report",
-        "--from",
+    let run = report(
         "2026-11-01",
-        "--to",
         "2026-11-03",
-        "--format",
-        "html",
-        "--export",
-        root,
-        "--out",
-        html.to_str().unwrap(),
-    ]);
+        &["--format", "html", "--out", html.to_str().unwrap()],
+    );
     assert!(run.success, "{}", run.stderr);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(
@@ -547,29 +514,13 @@ fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&part, bytes).unwrap();
-    let run = tierwise([
-        "report",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-02",
-        "--export",
-        root,
-    ]);
+    let run = report("2026-11-01", "2026-11-02", &[]);
     assert!(!run.success);
     assert!(run.stdout.trim().is_empty(), "{}", run.stdout);
     assert!(run.stderr.contains("part-1.json.gz"), "{}", run.stderr);
 
     // Bad dates are refused before anything is read.
-    let run = tierwise([
-        "report",
-        "--from",
-        "2026-11-05",
-        "--to",
-        "2026-11-02",
-        "--export",
-        root,
-    ]);
+    let run = report("2026-11-05", "2026-11-02", &[]);
     assert!(!run.success);
     assert!(run.stderr.contains("after"), "{}", run.stderr);
 }

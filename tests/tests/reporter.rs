@@ -179,6 +179,11 @@ async fn call(app: &App, req: lambda_http::Request) -> (u16, Value) {
     (status, body)
 }
 
+/// `GET /v1/reports` with these parameters.
+async fn get(app: &App, query: &[(&str, &str)]) -> (u16, Value) {
+    call(app, request(query, "GET")).await
+}
+
 fn nanos(item: &HashMap<String, AttributeValue>, k: &str) -> i64 {
     parse_usd_nanos(item[k].as_n().unwrap()).unwrap()
 }
@@ -224,16 +229,13 @@ fn report_totals_equal_the_sums_of_the_records() {
             "the queries should reach several tiers: {by_tier:?}"
         );
 
-        let (status, rep) = call(
+        let (status, rep) = get(
             &w.app,
-            request(
-                &[
-                    ("from", "2026-11-01"),
-                    ("to", "2026-11-30"),
-                    ("group_by", "tier"),
-                ],
-                "GET",
-            ),
+            &[
+                ("from", "2026-11-01"),
+                ("to", "2026-11-30"),
+                ("group_by", "tier"),
+            ],
         )
         .await;
         assert_eq!(status, 200, "{rep}");
@@ -263,16 +265,13 @@ fn report_totals_equal_the_sums_of_the_records() {
         assert!(read < RECORDS as u64 / 2, "rows read {read}");
 
         // One tenant, a sub-range: the same sums over that slice.
-        let (status, one) = call(
+        let (status, one) = get(
             &w.app,
-            request(
-                &[
-                    ("from", "2026-11-03"),
-                    ("to", "2026-11-05"),
-                    ("tenant", "globex"),
-                ],
-                "GET",
-            ),
+            &[
+                ("from", "2026-11-03"),
+                ("to", "2026-11-05"),
+                ("tenant", "globex"),
+            ],
         )
         .await;
         assert_eq!(status, 200, "{one}");
@@ -345,7 +344,7 @@ fn bad_parameters_get_a_400_that_says_why() {
             ),
         ];
         for (q, says) in cases {
-            let (status, body) = call(&app, request(q, "GET")).await;
+            let (status, body) = get(&app, q).await;
             assert_eq!(status, 400, "{q:?}: {body}");
             let msg = body["error"]["message"].as_str().unwrap();
             assert!(msg.contains(says), "{q:?}: {msg}");
@@ -357,11 +356,7 @@ fn bad_parameters_get_a_400_that_says_why() {
         .await;
         assert_eq!(status, 405);
         // A table that does not exist is the operator's problem, not the caller's: no detail.
-        let (status, body) = call(
-            &app,
-            request(&[("from", "2026-11-01"), ("to", "2026-11-02")], "GET"),
-        )
-        .await;
+        let (status, body) = get(&app, &[("from", "2026-11-01"), ("to", "2026-11-02")]).await;
         assert_eq!(status, 500, "{body}");
         assert!(!body.to_string().contains("unused"), "{body}");
     });

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
-use tierwise::aws::dynamo::read_rollups;
-use tierwise::aws::evaluations::read_eval_rollups;
-use tierwise::report::{ReportBuilder, ReportParams};
+use tierwise::aws::dynamo::DynamoRollups;
+use tierwise::report::ReportParams;
+use tierwise::report::source::read_rollups;
 use tierwise::serve::api::ApiError;
 use tierwise::serve::lambda::{error_response, json_response, now_ms, route_path};
 use tierwise::serve::metrics::{Emf, Unit};
@@ -20,9 +20,7 @@ pub const PARAMS: [&str; 4] = ["from", "to", "tenant", "group_by"];
 
 /// Everything a request needs, built once.
 pub struct App {
-    ddb: aws_sdk_dynamodb::Client,
-    table: String,
-    concurrency: usize,
+    rollups: DynamoRollups,
     metrics_out: Box<dyn Fn(&str) + Send + Sync>,
 }
 
@@ -44,9 +42,7 @@ impl App {
         metrics_out: Box<dyn Fn(&str) + Send + Sync>,
     ) -> App {
         App {
-            ddb,
-            table: settings.table.clone(),
-            concurrency: settings.read_concurrency,
+            rollups: DynamoRollups::new(ddb, &settings.table, settings.read_concurrency),
             metrics_out,
         }
     }
@@ -88,29 +84,16 @@ impl App {
         )
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
         // Cost rollups and the evaluator's verdict rollups (their own partition), read together.
-        let days = params.day_strings();
-        let tenant = params.tenant.as_deref();
-        let (rows, verdicts) = tokio::join!(
-            read_rollups(&self.ddb, &self.table, &days, tenant, self.concurrency),
-            read_eval_rollups(&self.ddb, &self.table, &days, tenant),
-        );
-        let read_failed = |e: tierwise::ledger::store::StoreError| {
+        let rollups = read_rollups(&self.rollups, &params).await.map_err(|e| {
             tracing::error!(error = %e, "reading rollups failed");
             if e.is_retryable() {
                 ApiError::unavailable("the cost table could not be read; retry later")
             } else {
                 ApiError::internal()
             }
-        };
-        let (rows, verdicts) = (rows.map_err(read_failed)?, verdicts.map_err(read_failed)?);
-        let mut builder = ReportBuilder::new(&params);
-        for row in &rows {
-            builder.add(row);
-        }
-        for row in &verdicts {
-            builder.add_evaluations(row);
-        }
-        let report = builder.finish();
+        })?;
+        let report = rollups.report(&params);
+        let rows = &rollups.costs;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         tracing::info!(from = %report.from, to = %report.to, rows = rows.len(), report_ms = ms, "report");
         (self.metrics_out)(

@@ -20,20 +20,19 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
+use super::evaluations::read_eval_rollups;
 use super::{
     Transacted, UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add,
     transact,
 };
+pub use crate::ledger::records::item::cost_pk;
+use crate::ledger::records::item::{self, attr};
 use crate::ledger::records::{
-    CostRecord, Counters, LATENCY_BUCKETS, RECORD_COST, RECORD_ROLLUP, RollupRow, decimal,
-    latency_attr, nanos_to_decimal, usd_to_nanos,
+    CostRecord, Counters, LATENCY_BUCKETS, RECORD_ROLLUP, RollupRow, decimal, latency_attr,
+    nanos_to_decimal,
 };
 use crate::ledger::store::{CostSink, StoreError, WriteOutcome};
-
-/// Partition key of a cost record.
-pub fn cost_pk(query_id: &str) -> String {
-    format!("Q#{query_id}")
-}
+use crate::report::source::{RollupSource, Rollups};
 
 /// Partition key of a day's rollups.
 pub fn rollup_pk(day: &str) -> String {
@@ -117,6 +116,39 @@ pub async fn read_rollups(
     .await
 }
 
+/// The report's [`RollupSource`] on the table: the cost rollups and the evaluator's verdict
+/// rollups (their own partitions) of the days asked for, read together.
+#[derive(Clone)]
+pub struct DynamoRollups {
+    client: Client,
+    table: String,
+    concurrency: usize,
+}
+
+impl DynamoRollups {
+    /// Reads `table`, up to `concurrency` days of cost rollups at a time.
+    pub fn new(client: Client, table: impl Into<String>, concurrency: usize) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            concurrency,
+        }
+    }
+}
+
+impl RollupSource for DynamoRollups {
+    async fn rollups(&self, days: &[String], tenant: Option<&str>) -> Result<Rollups, StoreError> {
+        let (costs, verdicts) = tokio::join!(
+            read_rollups(&self.client, &self.table, days, tenant, self.concurrency),
+            read_eval_rollups(&self.client, &self.table, days, tenant),
+        );
+        Ok(Rollups {
+            costs: costs?,
+            verdicts: verdicts?,
+        })
+    }
+}
+
 /// A rollup item back into a row.
 pub fn rollup_row(item: &HashMap<String, AttributeValue>) -> Result<RollupRow, String> {
     let text = |k: &str| -> Result<&str, String> {
@@ -178,8 +210,8 @@ pub fn rollup_row(item: &HashMap<String, AttributeValue>) -> Result<RollupRow, S
 fn same_write(item: &HashMap<String, AttributeValue>, rec: &CostRecord) -> bool {
     let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str);
     let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).map(String::as_str);
-    text("ts") == Some(rec.ts.as_str())
-        && num("router_ms") == Some(decimal(rec.router_ms, 3).as_str())
+    text(attr::TS) == Some(rec.ts.as_str())
+        && num(attr::ROUTER_MS) == Some(decimal(rec.router_ms, 3).as_str())
 }
 
 /// The transaction's idempotency token: the same for every attempt of this write (so an SDK
@@ -193,90 +225,26 @@ fn request_token(rec: &CostRecord) -> String {
     format!("{h:032x}")
 }
 
-/// The record as a DynamoDB item.
+/// The record as a DynamoDB item (the layout of [`item::cost_item`]).
 pub fn cost_item(rec: &CostRecord, ttl: Duration) -> HashMap<String, AttributeValue> {
-    let expires = crate::ledger::records::Timestamp::parse_unix(&rec.ts)
-        .unwrap_or(0)
-        .saturating_add(ttl.as_secs() as i64);
-    let mut item = HashMap::from([
-        ("pk".to_string(), s(cost_pk(&rec.query_id))),
-        ("sk".to_string(), s(RECORD_COST)),
-        ("record".to_string(), s(RECORD_COST)),
-        ("query_id".to_string(), s(&rec.query_id)),
-        ("ts".to_string(), s(&rec.ts)),
-        ("day".to_string(), s(rec.day())),
-        ("tenant".to_string(), s(&rec.tenant)),
-        ("model".to_string(), s(&rec.model)),
-        ("tier".to_string(), s(rec.tier.as_str())),
-        ("predicted_tier".to_string(), s(rec.predicted_tier.as_str())),
-        ("confidence".to_string(), n(decimal(rec.confidence, 6))),
-        ("escalated".to_string(), AttributeValue::Bool(rec.escalated)),
-        ("decided_by".to_string(), s(&rec.decided_by)),
-        ("input_tokens".to_string(), n(rec.input_tokens)),
-        ("output_tokens".to_string(), n(rec.output_tokens)),
-        (
-            "tokens_estimated".to_string(),
-            AttributeValue::Bool(rec.tokens_estimated),
-        ),
-        (
-            "cost_usd".to_string(),
-            n(nanos_to_decimal(usd_to_nanos(rec.cost_usd))),
-        ),
-        ("baseline_model".to_string(), s(&rec.baseline_model)),
-        (
-            "baseline_cost_usd".to_string(),
-            n(nanos_to_decimal(usd_to_nanos(rec.baseline_cost_usd))),
-        ),
-        ("router_ms".to_string(), n(decimal(rec.router_ms, 3))),
-        ("status".to_string(), s(rec.status.as_str())),
-        ("shadow".to_string(), AttributeValue::Bool(rec.shadow)),
-        ("pricing_version".to_string(), s(&rec.pricing_version)),
-        ("router_version".to_string(), s(&rec.router_version)),
-        ("ttl".to_string(), n(expires)),
-    ]);
-    if let Some(ms) = rec.upstream_ms {
-        item.insert("upstream_ms".to_string(), n(decimal(ms, 3)));
-    }
-    if let Some(kind) = &rec.task_kind {
-        item.insert("task_kind".to_string(), s(kind));
-    }
-    if let Some(up) = &rec.upstream {
-        let attempts = up.attempts.iter().map(attempt_value).collect();
-        item.insert("attempts".to_string(), AttributeValue::L(attempts));
-        item.insert(
-            "failed_cost_usd".to_string(),
-            n(nanos_to_decimal(usd_to_nanos(up.failed_cost_usd))),
-        );
-        item.insert("stream".to_string(), AttributeValue::Bool(up.stream));
-        if let Some(t) = up.cached_tokens {
-            item.insert("cached_tokens".to_string(), n(t));
-        }
-        if let Some(t) = up.reasoning_tokens {
-            item.insert("reasoning_tokens".to_string(), n(t));
-        }
-    }
-    item
+    attributes(item::cost_item(rec, ttl))
 }
 
-/// One proxy attempt as a map in the record's `attempts` list.
-fn attempt_value(a: &crate::ledger::records::Attempt) -> AttributeValue {
-    let mut m = HashMap::from([
-        ("model".to_string(), s(&a.model)),
-        ("tier".to_string(), s(a.tier.as_str())),
-        ("outcome".to_string(), s(a.outcome.as_str())),
-        ("ms".to_string(), n(decimal(a.ms, 3))),
-        (
-            "cost_usd".to_string(),
-            n(nanos_to_decimal(usd_to_nanos(a.cost_usd))),
-        ),
-    ]);
-    if let Some(st) = a.status {
-        m.insert("status".to_string(), n(st));
+/// An item's attributes as the SDK takes them.
+fn attributes(item: item::Item) -> HashMap<String, AttributeValue> {
+    item.into_iter()
+        .map(|(name, v)| (name.to_string(), attribute_value(v)))
+        .collect()
+}
+
+fn attribute_value(v: item::Value) -> AttributeValue {
+    match v {
+        item::Value::S(x) => AttributeValue::S(x),
+        item::Value::N(x) => AttributeValue::N(x),
+        item::Value::Bool(x) => AttributeValue::Bool(x),
+        item::Value::L(xs) => AttributeValue::L(xs.into_iter().map(attribute_value).collect()),
+        item::Value::M(m) => AttributeValue::M(attributes(m)),
     }
-    if a.cost_estimated {
-        m.insert("cost_estimated".to_string(), AttributeValue::Bool(true));
-    }
-    AttributeValue::M(m)
 }
 
 /// Key, update expression, names and values adding a record to its rollup. Every attribute

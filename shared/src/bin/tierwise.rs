@@ -34,63 +34,9 @@ enum Format {
 #[derive(Subcommand)]
 enum Command {
     /// Route a query with the bundled model and pool; print the decision JSON.
-    Route {
-        /// The query text.
-        query: String,
-        /// A pool file (TOML) instead of the bundled default pool.
-        #[arg(long)]
-        pool: Option<PathBuf>,
-        /// Confidence needed to stay on the predicted tier (default: the pool's).
-        #[arg(long)]
-        require_confidence: Option<f64>,
-        /// Lowest tier allowed.
-        #[arg(long)]
-        min_tier: Option<Tier>,
-        /// Highest tier allowed.
-        #[arg(long)]
-        max_tier: Option<Tier>,
-        /// Tenant to attribute the query to.
-        #[arg(long)]
-        tenant: Option<String>,
-        /// A classifier artifact (from `tierwise train`) instead of the bundled one.
-        #[arg(long)]
-        classifier: Option<PathBuf>,
-    },
+    Route(RouteArgs),
     /// Evaluate the router on a routing-benchmark JSONL file (RouteLLM metrics, or --tiers mix).
-    Eval {
-        /// Routing-benchmark JSONL.
-        #[arg(long)]
-        data: PathBuf,
-        /// The weak model (its scores in the data).
-        #[arg(long, requires = "strong", conflicts_with = "tiers")]
-        weak: Option<String>,
-        /// The strong model.
-        #[arg(long, requires = "weak")]
-        strong: Option<String>,
-        /// `tier1=MODEL,tier2=MODEL,tier3=MODEL`: report the routed mix's quality and cost.
-        /// Without --weak/--strong or --tiers, rows labelled with a `tier` (everyday asks) are
-        /// reported by where each tier's asks went.
-        #[arg(long)]
-        tiers: Option<String>,
-        /// Write `{"id", "score"}` per prompt here.
-        #[arg(long)]
-        scores_out: Option<PathBuf>,
-        /// A pool file (TOML) instead of the bundled default pool.
-        #[arg(long)]
-        pool: Option<PathBuf>,
-        /// Confidence threshold (default: the pool's).
-        #[arg(long)]
-        threshold: Option<f64>,
-        /// Switch the rules off (to measure what they add).
-        #[arg(long)]
-        no_rules: bool,
-        /// A classifier artifact (from `tierwise train`) instead of the bundled one.
-        #[arg(long)]
-        classifier: Option<PathBuf>,
-        /// Worker threads.
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-    },
+    Eval(EvalArgs),
     /// Retrain the classifier: the difficulty head from outcome data (routing benchmarks,
     /// `tierwise labels` output), the task-kind head from labelled asks; writes
     /// DIR/classifier.json and DIR/training.json.
@@ -135,32 +81,7 @@ enum Command {
     /// The cost report (spend, savings against the baseline, tier mix) for a date range: from
     /// the DynamoDB rollups (`--table`, or TIERWISE_TABLE; AWS_ENDPOINT_URL works) or from a
     /// DynamoDB export copied to a local folder (`--export DIR`).
-    Report {
-        /// First day, YYYY-MM-DD (UTC).
-        #[arg(long)]
-        from: String,
-        /// Last day, YYYY-MM-DD (UTC), inclusive.
-        #[arg(long)]
-        to: String,
-        /// Only this tenant.
-        #[arg(long)]
-        tenant: Option<String>,
-        /// Add per-group lines: day, tier or model.
-        #[arg(long)]
-        group_by: Option<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Json)]
-        format: Format,
-        /// Write the report here instead of standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// A DynamoDB export folder (AWSDynamoDB/<export-id>/manifest-summary.json, ...).
-        #[arg(long, conflicts_with = "table")]
-        export: Option<PathBuf>,
-        /// The DynamoDB table (default: TIERWISE_TABLE).
-        #[arg(long)]
-        table: Option<String>,
-    },
+    Report(ReportArgs),
     /// Create the cost table and the queues the router writes to (local stack, e.g. moto via
     /// AWS_ENDPOINT_URL); print their names as TIERWISE_* environment lines.
     #[cfg(feature = "aws")]
@@ -202,127 +123,101 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct RouteArgs {
+    /// The query text.
+    query: String,
+    /// A pool file (TOML) instead of the bundled default pool.
+    #[arg(long)]
+    pool: Option<PathBuf>,
+    /// Confidence needed to stay on the predicted tier (default: the pool's).
+    #[arg(long)]
+    require_confidence: Option<f64>,
+    /// Lowest tier allowed.
+    #[arg(long)]
+    min_tier: Option<Tier>,
+    /// Highest tier allowed.
+    #[arg(long)]
+    max_tier: Option<Tier>,
+    /// Tenant to attribute the query to.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// A classifier artifact (from `tierwise train`) instead of the bundled one.
+    #[arg(long)]
+    classifier: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// Routing-benchmark JSONL.
+    #[arg(long)]
+    data: PathBuf,
+    /// The weak model (its scores in the data).
+    #[arg(long, requires = "strong", conflicts_with = "tiers")]
+    weak: Option<String>,
+    /// The strong model.
+    #[arg(long, requires = "weak")]
+    strong: Option<String>,
+    /// `tier1=MODEL,tier2=MODEL,tier3=MODEL`: report the routed mix's quality and cost.
+    /// Without --weak/--strong or --tiers, rows labelled with a `tier` (everyday asks) are
+    /// reported by where each tier's asks went.
+    #[arg(long)]
+    tiers: Option<String>,
+    /// Write `{"id", "score"}` per prompt here.
+    #[arg(long)]
+    scores_out: Option<PathBuf>,
+    /// A pool file (TOML) instead of the bundled default pool.
+    #[arg(long)]
+    pool: Option<PathBuf>,
+    /// Confidence threshold (default: the pool's).
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Switch the rules off (to measure what they add).
+    #[arg(long)]
+    no_rules: bool,
+    /// A classifier artifact (from `tierwise train`) instead of the bundled one.
+    #[arg(long)]
+    classifier: Option<PathBuf>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// First day, YYYY-MM-DD (UTC).
+    #[arg(long)]
+    from: String,
+    /// Last day, YYYY-MM-DD (UTC), inclusive.
+    #[arg(long)]
+    to: String,
+    /// Only this tenant.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Add per-group lines: day, tier or model.
+    #[arg(long)]
+    group_by: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// A DynamoDB export folder (AWSDynamoDB/<export-id>/manifest-summary.json, ...).
+    #[arg(long, conflicts_with = "table")]
+    export: Option<PathBuf>,
+    /// The DynamoDB table (default: TIERWISE_TABLE).
+    #[arg(long)]
+    table: Option<String>,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Route {
-            query,
-            pool,
-            require_confidence,
-            min_tier,
-            max_tier,
-            tenant,
-            classifier,
-        } => {
-            let router = Router::with_pool_and_classifier(
-                load_pool(pool.as_deref())?,
-                classifier.as_deref(),
-            )?;
-            let req = RouteRequest {
-                query: Some(query),
-                require_confidence,
-                min_tier,
-                max_tier,
-                tenant,
-                ..RouteRequest::default()
-            };
-            match router.route(&req, &AllHealthy) {
-                Ok(d) => println!("{}", serde_json::to_string_pretty(&d)?),
-                Err(e) => {
-                    eprintln!("tierwise route: {e}");
-                    std::process::exit(2);
-                }
-            }
-        }
-        Command::Eval {
-            data,
-            weak,
-            strong,
-            tiers,
-            scores_out,
-            pool,
-            threshold,
-            no_rules,
-            classifier,
-            threads,
-        } => {
-            let pool = load_pool(pool.as_deref())?;
-            let threshold = threshold.unwrap_or(pool.confidence_threshold());
-            anyhow::ensure!(
-                (0.0..=1.0).contains(&threshold),
-                "--threshold must be between 0 and 1"
-            );
-            // Check the cheap arguments before loading the model.
-            let map = tiers
-                .as_deref()
-                .map(tierwise::offline::replay::parse_tier_map)
-                .transpose()?;
-            let rows = tierwise::offline::dataset::read_jsonl(&data)?;
-            let mut router = Router::with_pool_and_classifier(pool.clone(), classifier.as_deref())?;
-            if no_rules {
-                router = router.with_rules(tierwise::routing::rules::Rules::disabled());
-            }
-            if let (Some(weak), Some(strong)) = (weak, strong) {
-                let r = tierwise::offline::replay::weak_strong(
-                    &router, &rows, &weak, &strong, threshold, threads,
-                )?;
-                if let Some(path) = scores_out {
-                    write_scores(&path, &r.scores)?;
-                }
-                eprintln!(
-                    "{}: {} prompts ({} skipped: no score for {weak} or {strong}), {} decided by rules; \
-                     ECE of P(tier1 wrong) vs {weak} wrong: {:.4}",
-                    data.display(),
-                    r.metrics.n,
-                    r.skipped,
-                    r.rule_decided,
-                    r.ece_weak_wrong
-                );
-                eprintln!(
-                    "random router (mean of 20 seeds): {}",
-                    serde_json::to_string(&r.random)?
-                );
-                eprintln!(
-                    "prompt-length router (score = tokens): {}",
-                    serde_json::to_string(&r.length)?
-                );
-                println!("{}", serde_json::to_string(&r.metrics)?);
-            } else if let Some(map) = map {
-                let r = tierwise::offline::replay::tiers(
-                    &router, &pool, &rows, &map, threshold, threads,
-                )?;
-                println!("{}", serde_json::to_string(&r)?);
-            } else {
-                let r =
-                    tierwise::offline::replay::kinds(&router, &pool, &rows, threshold, threads)?;
-                println!("{}", serde_json::to_string(&r)?);
-            }
-        }
+        Command::Route(args) => route(args)?,
+        Command::Eval(args) => eval(args)?,
         Command::Train(args) => train(args)?,
-        Command::ValidatePool { file, classifier } => {
-            let checked = PoolConfig::load(&file)
-                .map_err(anyhow::Error::from)
-                .and_then(|pool| {
-                    let c = tierwise::routing::classifier::TierClassifier::load_or_bundled(
-                        classifier.as_deref(),
-                    )?;
-                    c.with_kind_tiers(pool.task_kinds())?;
-                    Ok(pool)
-                });
-            match checked {
-                Ok(pool) => println!(
-                    "{}: ok ({} models, baseline {}, pricing {})",
-                    file.display(),
-                    pool.models().count(),
-                    pool.baseline().id,
-                    pool.pricing_version()
-                ),
-                Err(e) => {
-                    eprintln!("tierwise validate-pool: {}: {e}", file.display());
-                    std::process::exit(2);
-                }
-            }
-        }
+        Command::ValidatePool { file, classifier } => validate_pool(&file, classifier)?,
         Command::Embed { text } => {
             let embedder =
                 tierwise::routing::embed::Embedder::bundled().context("loading the embedder")?;
@@ -330,67 +225,12 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&q.embedding.0)?);
         }
         Command::Features { data, out, threads } => write_features(&data, &out, threads)?,
-        Command::Parity { reference } => {
-            let text = std::fs::read_to_string(&reference)
-                .with_context(|| format!("reading {}", reference.display()))?;
-            let refs = text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(serde_json::from_str)
-                .collect::<Result<Vec<tierwise::routing::embed::parity::Reference>, _>>()
-                .with_context(|| format!("parsing {}", reference.display()))?;
-            let embedder =
-                tierwise::routing::embed::Embedder::bundled().context("loading the embedder")?;
-            let report = tierwise::routing::embed::parity::check(&embedder, &refs)?;
-            println!("{}", serde_json::to_string(&report)?);
-            if !report.passes() {
-                std::process::exit(2);
-            }
-        }
+        Command::Parity { reference } => parity(&reference)?,
         Command::FeatureNames => println!(
             "{}",
             serde_json::to_string(&tierwise::routing::features::feature_names())?
         ),
-        Command::Report {
-            from,
-            to,
-            tenant,
-            group_by,
-            format,
-            out,
-            export,
-            table,
-        } => {
-            let params = tierwise::report::ReportParams::parse(
-                Some(&from),
-                Some(&to),
-                tenant.as_deref(),
-                group_by.as_deref(),
-            )?;
-            let mut builder = tierwise::report::ReportBuilder::new(&params);
-            if let Some(dir) = export {
-                let summary = tierwise::report::export::read_export(&dir, |rec| {
-                    builder.add(&tierwise::ledger::records::RollupRow::of_record(&rec));
-                })?;
-                eprintln!(
-                    "export {}: {} files, {} items, {} cost records",
-                    summary.export_id, summary.files, summary.items, summary.cost_records
-                );
-            } else {
-                read_table_rollups(&params, table, &mut builder)?;
-            }
-            let report = builder.finish();
-            let text = match format {
-                Format::Json => serde_json::to_string_pretty(&report)?,
-                Format::Table => tierwise::report::render_table(&report),
-                Format::Html => tierwise::report::render_html(&report),
-            };
-            match out {
-                Some(path) => std::fs::write(&path, text)
-                    .with_context(|| format!("writing {}", path.display()))?,
-                None => println!("{text}"),
-            }
-        }
+        Command::Report(args) => report(args)?,
         #[cfg(feature = "aws")]
         Command::SetupLocal {
             table,
@@ -410,11 +250,184 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `tierwise route`: the decision JSON, or the refusal and exit 2.
+fn route(a: RouteArgs) -> anyhow::Result<()> {
+    let router =
+        Router::with_pool_and_classifier(load_pool(a.pool.as_deref())?, a.classifier.as_deref())?;
+    let req = RouteRequest {
+        query: Some(a.query),
+        require_confidence: a.require_confidence,
+        min_tier: a.min_tier,
+        max_tier: a.max_tier,
+        tenant: a.tenant,
+        ..RouteRequest::default()
+    };
+    match router.route(&req, &AllHealthy) {
+        Ok(d) => println!("{}", serde_json::to_string_pretty(&d)?),
+        Err(e) => {
+            eprintln!("tierwise route: {e}");
+            std::process::exit(2);
+        }
+    }
+    Ok(())
+}
+
+/// `tierwise eval`: RouteLLM metrics against a weak and a strong model, the `--tiers` mix, or
+/// where labelled asks went.
+fn eval(a: EvalArgs) -> anyhow::Result<()> {
+    let pool = load_pool(a.pool.as_deref())?;
+    let threshold = a.threshold.unwrap_or(pool.confidence_threshold());
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&threshold),
+        "--threshold must be between 0 and 1"
+    );
+    // Check the cheap arguments before loading the model.
+    let map = a
+        .tiers
+        .as_deref()
+        .map(tierwise::offline::replay::parse_tier_map)
+        .transpose()?;
+    let rows = tierwise::offline::dataset::read_jsonl(&a.data)?;
+    let mut router = Router::with_pool_and_classifier(pool.clone(), a.classifier.as_deref())?;
+    if a.no_rules {
+        router = router.with_rules(tierwise::routing::rules::Rules::disabled());
+    }
+    if let (Some(weak), Some(strong)) = (&a.weak, &a.strong) {
+        let r = tierwise::offline::replay::weak_strong(
+            &router, &rows, weak, strong, threshold, a.threads,
+        )?;
+        if let Some(path) = &a.scores_out {
+            write_scores(path, &r.scores)?;
+        }
+        eprintln!(
+            "{}: {} prompts ({} skipped: no score for {weak} or {strong}), {} decided by rules; \
+             ECE of P(tier1 wrong) vs {weak} wrong: {:.4}",
+            a.data.display(),
+            r.metrics.n,
+            r.skipped,
+            r.rule_decided,
+            r.ece_weak_wrong
+        );
+        eprintln!(
+            "random router (mean of 20 seeds): {}",
+            serde_json::to_string(&r.random)?
+        );
+        eprintln!(
+            "prompt-length router (score = tokens): {}",
+            serde_json::to_string(&r.length)?
+        );
+        println!("{}", serde_json::to_string(&r.metrics)?);
+    } else if let Some(map) = map {
+        let r =
+            tierwise::offline::replay::tiers(&router, &pool, &rows, &map, threshold, a.threads)?;
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        let r = tierwise::offline::replay::kinds(&router, &pool, &rows, threshold, a.threads)?;
+        println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(())
+}
+
+/// `tierwise validate-pool`: "ok" and the pool's summary, or what is wrong and exit 2.
+fn validate_pool(file: &std::path::Path, classifier: Option<PathBuf>) -> anyhow::Result<()> {
+    let checked = PoolConfig::load(file)
+        .map_err(anyhow::Error::from)
+        .and_then(|pool| {
+            let c = tierwise::routing::classifier::TierClassifier::load_or_bundled(
+                classifier.as_deref(),
+            )?;
+            c.with_kind_tiers(pool.task_kinds())?;
+            Ok(pool)
+        });
+    match checked {
+        Ok(pool) => println!(
+            "{}: ok ({} models, baseline {}, pricing {})",
+            file.display(),
+            pool.models().count(),
+            pool.baseline().id,
+            pool.pricing_version()
+        ),
+        Err(e) => {
+            eprintln!("tierwise validate-pool: {}: {e}", file.display());
+            std::process::exit(2);
+        }
+    }
+    Ok(())
+}
+
+/// `tierwise parity`: the embedder against reference vectors; exit 2 when it does not pass.
+fn parity(reference: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(reference)
+        .with_context(|| format!("reading {}", reference.display()))?;
+    let refs = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<Vec<tierwise::routing::embed::parity::Reference>, _>>()
+        .with_context(|| format!("parsing {}", reference.display()))?;
+    let embedder = tierwise::routing::embed::Embedder::bundled().context("loading the embedder")?;
+    let report = tierwise::routing::embed::parity::check(&embedder, &refs)?;
+    println!("{}", serde_json::to_string(&report)?);
+    if !report.passes() {
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+/// `tierwise report`: the report of an export or of the table's rollups, in the format asked.
+fn report(a: ReportArgs) -> anyhow::Result<()> {
+    let params = tierwise::report::ReportParams::parse(
+        Some(&a.from),
+        Some(&a.to),
+        a.tenant.as_deref(),
+        a.group_by.as_deref(),
+    )?;
+    let report = match &a.export {
+        Some(dir) => export_report(&params, dir)?,
+        None => table_report(&params, a.table)?,
+    };
+    let text = match a.format {
+        Format::Json => serde_json::to_string_pretty(&report)?,
+        Format::Table => tierwise::report::render_table(&report),
+        Format::Html => tierwise::report::render_html(&report),
+    };
+    match a.out {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => println!("{text}"),
+    }
+    Ok(())
+}
+
+/// The report of the cost records of the export in `dir`.
+fn export_report(
+    params: &tierwise::report::ReportParams,
+    dir: &std::path::Path,
+) -> anyhow::Result<tierwise::report::Report> {
+    let mut builder = tierwise::report::ReportBuilder::new(params);
+    let summary = tierwise::report::export::read_export(dir, |rec| {
+        builder.add(&tierwise::ledger::records::RollupRow::of_record(&rec));
+    })?;
+    eprintln!(
+        "export {}: {} files, {} items, {} cost records",
+        summary.export_id, summary.files, summary.items, summary.cost_records
+    );
+    Ok(builder.finish())
+}
+
 /// The commands that talk to AWS (or moto): built with the `aws` feature.
 #[cfg(feature = "aws")]
 mod aws_cmd {
     use tierwise::aws::{self, dynamo::DynamoCostStore, setup, sqs::SqsQueue};
     use tierwise::serve::settings::{AwsCallSettings, RouterSettings};
+
+    /// AWS call settings of the commands that read the table: longer than a Lambda's.
+    pub const PATIENT: AwsCallSettings = AwsCallSettings {
+        operation_timeout: std::time::Duration::from_secs(30),
+        attempt_timeout: std::time::Duration::from_secs(10),
+        max_attempts: 3,
+    };
 
     pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         Ok(tokio::runtime::Builder::new_current_thread()
@@ -451,12 +464,7 @@ mod aws_cmd {
             }
         };
         runtime()?.block_on(async {
-            let sdk = aws::sdk_config(&AwsCallSettings {
-                operation_timeout: std::time::Duration::from_secs(30),
-                attempt_timeout: std::time::Duration::from_secs(10),
-                max_attempts: 3,
-            })
-            .await;
+            let sdk = aws::sdk_config(&PATIENT).await;
             let mut w: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
@@ -510,61 +518,35 @@ mod aws_cmd {
     }
 }
 
-/// Adds the rollups of the report's days from DynamoDB.
+/// The report of the table's rollups (`--table`, or TIERWISE_TABLE).
 #[cfg(feature = "aws")]
-fn read_table_rollups(
+fn table_report(
     params: &tierwise::report::ReportParams,
     table: Option<String>,
-    builder: &mut tierwise::report::ReportBuilder,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<tierwise::report::Report> {
     let table = match table {
         Some(t) => t,
         None => std::env::var("TIERWISE_TABLE")
             .context("give --table or set TIERWISE_TABLE (or use --export DIR)")?,
     };
-    let rows = aws_cmd::runtime()?.block_on(async {
-        let sdk = tierwise::aws::sdk_config(&tierwise::serve::settings::AwsCallSettings {
-            operation_timeout: std::time::Duration::from_secs(30),
-            attempt_timeout: std::time::Duration::from_secs(10),
-            max_attempts: 3,
-        })
-        .await;
-        let client = tierwise::aws::dynamodb_client(&sdk);
-        let days = params.day_strings();
-        let rows = tierwise::aws::dynamo::read_rollups(
-            &client,
-            &table,
-            &days,
-            params.tenant.as_deref(),
+    let rollups = aws_cmd::runtime()?.block_on(async {
+        let sdk = tierwise::aws::sdk_config(&aws_cmd::PATIENT).await;
+        let source = tierwise::aws::dynamo::DynamoRollups::new(
+            tierwise::aws::dynamodb_client(&sdk),
+            table,
             8,
-        )
-        .await?;
-        let verdicts = tierwise::aws::evaluations::read_eval_rollups(
-            &client,
-            &table,
-            &days,
-            params.tenant.as_deref(),
-        )
-        .await?;
-        anyhow::Ok((rows, verdicts))
+        );
+        tierwise::report::source::read_rollups(&source, params).await
     })?;
-    let (rows, verdicts) = rows;
-    for row in &rows {
-        builder.add(row);
-    }
-    for row in &verdicts {
-        builder.add_evaluations(row);
-    }
-    Ok(())
+    Ok(rollups.report(params))
 }
 
 /// Without the `aws` feature only exports can be read.
 #[cfg(not(feature = "aws"))]
-fn read_table_rollups(
+fn table_report(
     _params: &tierwise::report::ReportParams,
     _table: Option<String>,
-    _builder: &mut tierwise::report::ReportBuilder,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<tierwise::report::Report> {
     anyhow::bail!(
         "this tierwise was built without AWS support: use --export DIR, or build with `--features aws`"
     )

@@ -561,6 +561,164 @@ impl ShadowSample {
     }
 }
 
+/// The DynamoDB item a cost record is stored as: one function ([`item::cost_item`]) is the
+/// layout, for the table adapter (`crate::aws::dynamo`, to SDK attribute values) and the export
+/// test fixture (to DynamoDB JSON); the export reader reads the same attribute names.
+pub mod item {
+    use std::time::Duration;
+
+    use super::{
+        Attempt, CostRecord, RECORD_COST, Timestamp, decimal, nanos_to_decimal, usd_to_nanos,
+    };
+
+    /// An attribute value, typed as DynamoDB types it, free of any SDK.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Value {
+        S(String),
+        N(String),
+        Bool(bool),
+        L(Vec<Value>),
+        M(Item),
+    }
+
+    /// An item: its attributes' names and values, in writing order.
+    pub type Item = Vec<(&'static str, Value)>;
+
+    /// The attribute names of a cost record item (its fields' names, the contract of
+    /// `DESIGN.md`, plus the keys, `day` and `ttl`) and of an attempt in its `attempts` list.
+    pub mod attr {
+        pub const PK: &str = "pk";
+        pub const SK: &str = "sk";
+        pub const RECORD: &str = "record";
+        pub const QUERY_ID: &str = "query_id";
+        pub const TS: &str = "ts";
+        pub const DAY: &str = "day";
+        pub const TENANT: &str = "tenant";
+        pub const MODEL: &str = "model";
+        pub const TIER: &str = "tier";
+        pub const PREDICTED_TIER: &str = "predicted_tier";
+        pub const CONFIDENCE: &str = "confidence";
+        pub const ESCALATED: &str = "escalated";
+        pub const DECIDED_BY: &str = "decided_by";
+        pub const TASK_KIND: &str = "task_kind";
+        pub const INPUT_TOKENS: &str = "input_tokens";
+        pub const OUTPUT_TOKENS: &str = "output_tokens";
+        pub const TOKENS_ESTIMATED: &str = "tokens_estimated";
+        pub const COST_USD: &str = "cost_usd";
+        pub const BASELINE_MODEL: &str = "baseline_model";
+        pub const BASELINE_COST_USD: &str = "baseline_cost_usd";
+        pub const ROUTER_MS: &str = "router_ms";
+        pub const UPSTREAM_MS: &str = "upstream_ms";
+        pub const STATUS: &str = "status";
+        pub const SHADOW: &str = "shadow";
+        pub const PRICING_VERSION: &str = "pricing_version";
+        pub const ROUTER_VERSION: &str = "router_version";
+        pub const TTL: &str = "ttl";
+        pub const ATTEMPTS: &str = "attempts";
+        pub const FAILED_COST_USD: &str = "failed_cost_usd";
+        pub const STREAM: &str = "stream";
+        pub const CACHED_TOKENS: &str = "cached_tokens";
+        pub const REASONING_TOKENS: &str = "reasoning_tokens";
+        /// Of an attempt.
+        pub const OUTCOME: &str = "outcome";
+        /// Of an attempt.
+        pub const MS: &str = "ms";
+        /// Of an attempt.
+        pub const COST_ESTIMATED: &str = "cost_estimated";
+    }
+
+    fn s(x: impl Into<String>) -> Value {
+        Value::S(x.into())
+    }
+
+    fn n(x: impl ToString) -> Value {
+        Value::N(x.to_string())
+    }
+
+    /// Money as exact decimal text of its nano-dollars.
+    fn usd(x: f64) -> Value {
+        Value::N(nanos_to_decimal(usd_to_nanos(x)))
+    }
+
+    /// Partition key of a cost record.
+    pub fn cost_pk(query_id: &str) -> String {
+        format!("Q#{query_id}")
+    }
+
+    /// The record as a table item, expiring `ttl` after its timestamp. Optional fields are
+    /// absent when `None`; a proxied call's upstream detail adds `attempts`,
+    /// `failed_cost_usd`, `stream` and the token details the provider reported.
+    pub fn cost_item(rec: &CostRecord, ttl: Duration) -> Item {
+        let expires = Timestamp::parse_unix(&rec.ts)
+            .unwrap_or(0)
+            .saturating_add(ttl.as_secs() as i64);
+        let mut item = vec![
+            (attr::PK, s(cost_pk(&rec.query_id))),
+            (attr::SK, s(RECORD_COST)),
+            (attr::RECORD, s(RECORD_COST)),
+            (attr::QUERY_ID, s(&rec.query_id)),
+            (attr::TS, s(&rec.ts)),
+            (attr::DAY, s(rec.day())),
+            (attr::TENANT, s(&rec.tenant)),
+            (attr::MODEL, s(&rec.model)),
+            (attr::TIER, s(rec.tier.as_str())),
+            (attr::PREDICTED_TIER, s(rec.predicted_tier.as_str())),
+            (attr::CONFIDENCE, n(decimal(rec.confidence, 6))),
+            (attr::ESCALATED, Value::Bool(rec.escalated)),
+            (attr::DECIDED_BY, s(&rec.decided_by)),
+            (attr::INPUT_TOKENS, n(rec.input_tokens)),
+            (attr::OUTPUT_TOKENS, n(rec.output_tokens)),
+            (attr::TOKENS_ESTIMATED, Value::Bool(rec.tokens_estimated)),
+            (attr::COST_USD, usd(rec.cost_usd)),
+            (attr::BASELINE_MODEL, s(&rec.baseline_model)),
+            (attr::BASELINE_COST_USD, usd(rec.baseline_cost_usd)),
+            (attr::ROUTER_MS, n(decimal(rec.router_ms, 3))),
+            (attr::STATUS, s(rec.status.as_str())),
+            (attr::SHADOW, Value::Bool(rec.shadow)),
+            (attr::PRICING_VERSION, s(&rec.pricing_version)),
+            (attr::ROUTER_VERSION, s(&rec.router_version)),
+            (attr::TTL, n(expires)),
+        ];
+        if let Some(ms) = rec.upstream_ms {
+            item.push((attr::UPSTREAM_MS, n(decimal(ms, 3))));
+        }
+        if let Some(kind) = &rec.task_kind {
+            item.push((attr::TASK_KIND, s(kind)));
+        }
+        if let Some(up) = &rec.upstream {
+            let attempts = up.attempts.iter().map(attempt).collect();
+            item.push((attr::ATTEMPTS, Value::L(attempts)));
+            item.push((attr::FAILED_COST_USD, usd(up.failed_cost_usd)));
+            item.push((attr::STREAM, Value::Bool(up.stream)));
+            if let Some(t) = up.cached_tokens {
+                item.push((attr::CACHED_TOKENS, n(t)));
+            }
+            if let Some(t) = up.reasoning_tokens {
+                item.push((attr::REASONING_TOKENS, n(t)));
+            }
+        }
+        item
+    }
+
+    /// One proxy attempt as a map in the record's `attempts` list.
+    fn attempt(a: &Attempt) -> Value {
+        let mut m = vec![
+            (attr::MODEL, s(&a.model)),
+            (attr::TIER, s(a.tier.as_str())),
+            (attr::OUTCOME, s(a.outcome.as_str())),
+            (attr::MS, n(decimal(a.ms, 3))),
+            (attr::COST_USD, usd(a.cost_usd)),
+        ];
+        if let Some(st) = a.status {
+            m.push((attr::STATUS, n(st)));
+        }
+        if a.cost_estimated {
+            m.push((attr::COST_ESTIMATED, Value::Bool(true)));
+        }
+        Value::M(m)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-//! Export-reading benchmark (`cargo bench -p tierwise --bench export`): writes a DynamoDB
+//! Export-reading benchmark (`cargo bench -p tierwise-tests --bench export`): writes a DynamoDB
 //! export of `TIERWISE_BENCH_RECORDS` cost records (default 1,000,000; 2,000 when not run by
 //! `cargo bench`) over 8 gzip data files in a temp dir, then times, in the same run:
 //! - baseline: gunzip the data files and count their lines (the floor for any reader);
@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -21,9 +22,9 @@ use serde_json::json;
 use tierwise::ledger::records::{
     CostRecord, Counters, RECORD_COST, RecordStatus, RollupRow, nanos_to_usd, usd_to_nanos,
 };
-use tierwise::report::export::fixture::{ExportWriter, cost_item_json, line};
-use tierwise::report::export::read_export;
+use tierwise::report::export::{ExportSummary, read_export};
 use tierwise::routing::pool::Tier;
+use tierwise_tests::export_fixture::{ExportWriter, cost_item_json, line};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -103,22 +104,20 @@ fn reset_peak() -> bool {
 
 type RollupKey = (String, String, Tier, String);
 
-fn main() -> anyhow::Result<()> {
-    if std::env::args().any(|a| a == "--list") {
-        return Ok(());
-    }
-    let full_bench = std::env::args().any(|a| a == "--bench");
-    let records: u64 = match std::env::var("TIERWISE_BENCH_RECORDS") {
-        Ok(v) => match v.parse() {
-            Ok(n) if n > 0 => n,
-            _ => bail!("TIERWISE_BENCH_RECORDS={v:?} is not a positive integer"),
-        },
-        Err(_) if full_bench => 1_000_000,
-        Err(_) => 2_000,
-    };
-    let hwm_start = status_kb("VmHWM");
+/// The export written for the run.
+struct Generated {
+    /// Holds the export; removed when dropped.
+    tmp: tempfile::TempDir,
+    export_dir: PathBuf,
+    data_files: Vec<PathBuf>,
+    /// Sum of the records' costs.
+    want_cost_nanos: i64,
+    seconds: f64,
+}
 
-    // Generation (not measured): records streamed into the files, expected totals on the side.
+/// Writes `records` records over FILES data files (not measured: the expected totals on the
+/// side).
+fn generate(records: u64) -> anyhow::Result<Generated> {
     let tmp = tempfile::tempdir()?;
     let t = Instant::now();
     let mut writer = ExportWriter::create(tmp.path(), "01764547200000-bench000")?;
@@ -135,22 +134,20 @@ fn main() -> anyhow::Result<()> {
         data_files.push(writer.data_file(&format!("part{f:02}.json.gz"), lines)?);
     }
     let export_dir = writer.finish()?;
-    let generate_s = t.elapsed().as_secs_f64();
-    let gz_bytes: u64 = data_files
-        .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum();
-    let hwm_after_generate = status_kb("VmHWM");
-    println!(
-        "generated {records} records in {FILES} files ({:.1} MB gzip) in {generate_s:.1} s",
-        gz_bytes as f64 / 1e6
-    );
+    Ok(Generated {
+        tmp,
+        export_dir,
+        data_files,
+        want_cost_nanos,
+        seconds: t.elapsed().as_secs_f64(),
+    })
+}
 
-    // Baseline: gunzip + count lines, same buffering as the reader.
-    let hwm_reset = reset_peak();
-    let t = Instant::now();
+/// Gunzips the data files and counts their lines, same buffering as the reader: (lines, bytes
+/// of JSON).
+fn gunzip_and_count(data_files: &[PathBuf]) -> anyhow::Result<(u64, u64)> {
     let (mut lines, mut json_bytes) = (0u64, 0u64);
-    for path in &data_files {
+    for path in data_files {
         let raw = BufReader::with_capacity(64 << 10, File::open(path)?);
         let mut r = BufReader::with_capacity(256 << 10, MultiGzDecoder::new(raw));
         loop {
@@ -164,6 +161,69 @@ fn main() -> anyhow::Result<()> {
             r.consume(n);
         }
     }
+    Ok((lines, json_bytes))
+}
+
+/// `read_export` into rollups, as the report does: the summary and the rollup rows.
+fn read_into_rollups(dir: &Path) -> anyhow::Result<(ExportSummary, HashMap<RollupKey, Counters>)> {
+    let mut rollups: HashMap<RollupKey, Counters> = HashMap::new();
+    let summary = read_export(dir, |rec| {
+        let row = RollupRow::of_record(&rec);
+        rollups
+            .entry((row.day, row.tenant, row.tier, row.model))
+            .or_default()
+            .add(&row.counters);
+    })
+    .context("reading the export")?;
+    Ok((summary, rollups))
+}
+
+/// The records to write: TIERWISE_BENCH_RECORDS, or the default of a full or a test run.
+fn record_count() -> anyhow::Result<u64> {
+    let full_bench = std::env::args().any(|a| a == "--bench");
+    Ok(match std::env::var("TIERWISE_BENCH_RECORDS") {
+        Ok(v) => match v.parse() {
+            Ok(n) if n > 0 => n,
+            _ => bail!("TIERWISE_BENCH_RECORDS={v:?} is not a positive integer"),
+        },
+        Err(_) if full_bench => 1_000_000,
+        Err(_) => 2_000,
+    })
+}
+
+/// Peak RSS (VmHWM, kB) at each step of the run.
+struct Peaks {
+    start: u64,
+    after_generate: u64,
+    baseline: u64,
+    before_read: u64,
+    after_read: u64,
+    /// Whether the peak could be reset between phases.
+    reset: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let records = record_count()?;
+    let hwm_start = status_kb("VmHWM");
+
+    let generated = generate(records)?;
+    let gz_bytes: u64 = (generated.data_files.iter())
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let hwm_after_generate = status_kb("VmHWM");
+    println!(
+        "generated {records} records in {FILES} files ({:.1} MB gzip) in {:.1} s",
+        gz_bytes as f64 / 1e6,
+        generated.seconds
+    );
+
+    // Baseline: gunzip + count lines.
+    let hwm_reset = reset_peak();
+    let t = Instant::now();
+    let (lines, json_bytes) = gunzip_and_count(&generated.data_files)?;
     let baseline_s = t.elapsed().as_secs_f64();
     let hwm_baseline = status_kb("VmHWM");
     if lines != records {
@@ -173,7 +233,7 @@ fn main() -> anyhow::Result<()> {
     // read_export, counting only.
     let t = Instant::now();
     let mut seen = 0u64;
-    let summary = read_export(&export_dir, |_| seen += 1)?;
+    let summary = read_export(&generated.export_dir, |_| seen += 1)?;
     let read_noop_s = t.elapsed().as_secs_f64();
     if seen != records || summary.cost_records != records {
         bail!("read {seen} records, wrote {records}");
@@ -183,35 +243,67 @@ fn main() -> anyhow::Result<()> {
     reset_peak();
     let hwm_before_read = status_kb("VmHWM");
     let t = Instant::now();
-    let mut rollups: HashMap<RollupKey, Counters> = HashMap::new();
-    let summary = read_export(tmp.path(), |rec| {
-        let row = RollupRow::of_record(&rec);
-        rollups
-            .entry((row.day, row.tenant, row.tier, row.model))
-            .or_default()
-            .add(&row.counters);
-    })
-    .context("reading the export")?;
+    let (summary, rollups) = read_into_rollups(generated.tmp.path())?;
     let read_s = t.elapsed().as_secs_f64();
     let hwm_after_read = status_kb("VmHWM");
     let total: Counters = rollups.values().fold(Counters::default(), |mut a, c| {
         a.add(c);
         a
     });
-    if total.queries != records || total.cost_nanos != want_cost_nanos {
+    if total.queries != records || total.cost_nanos != generated.want_cost_nanos {
         bail!(
-            "rollup sums {} records / {} nanos, wrote {records} / {want_cost_nanos}",
+            "rollup sums {} records / {} nanos, wrote {records} / {}",
             total.queries,
-            total.cost_nanos
+            total.cost_nanos,
+            generated.want_cost_nanos
         );
     }
-    drop(tmp);
+    let generate_s = generated.seconds;
+    drop(generated);
 
-    let rate = |s: f64| records as f64 / s;
+    let run = Run {
+        records,
+        files: summary.files,
+        gz_bytes,
+        json_bytes,
+        generate_s,
+        baseline_s,
+        read_noop_s,
+        read_s,
+        rollup_rows: rollups.len(),
+    };
+    let peaks = Peaks {
+        start: hwm_start,
+        after_generate: hwm_after_generate,
+        baseline: hwm_baseline,
+        before_read: hwm_before_read,
+        after_read: hwm_after_read,
+        reset: hwm_reset,
+    };
+    print_results(&run, &peaks);
+    Ok(())
+}
+
+/// What the run measured.
+struct Run {
+    records: u64,
+    files: usize,
+    gz_bytes: u64,
+    json_bytes: u64,
+    generate_s: f64,
+    baseline_s: f64,
+    read_noop_s: f64,
+    read_s: f64,
+    rollup_rows: usize,
+}
+
+fn print_results(r: &Run, p: &Peaks) {
+    let rate = |s: f64| r.records as f64 / s;
+    let (baseline_s, read_noop_s, read_s) = (r.baseline_s, r.read_noop_s, r.read_s);
     println!(
         "baseline (gunzip + count lines): {baseline_s:.3} s, {:.0} lines/s, {:.0} MB/s of JSON",
         rate(baseline_s),
-        json_bytes as f64 / 1e6 / baseline_s
+        r.json_bytes as f64 / 1e6 / baseline_s
     );
     println!(
         "read_export, count only:        {read_noop_s:.3} s, {:.0} records/s ({:.2}x baseline)",
@@ -222,22 +314,22 @@ fn main() -> anyhow::Result<()> {
         "read_export + rollup sum:       {read_s:.3} s, {:.0} records/s ({:.2}x baseline), {} rollup rows",
         rate(read_s),
         read_s / baseline_s,
-        rollups.len()
+        r.rollup_rows
     );
     println!(
-        "peak RSS (VmHWM, kB): start {hwm_start}, after generation {hwm_after_generate}, \
-         baseline {hwm_baseline}, before read {hwm_before_read}, after read {hwm_after_read} \
-         (peak reset between phases: {hwm_reset})"
+        "peak RSS (VmHWM, kB): start {}, after generation {}, baseline {}, before read {}, \
+         after read {} (peak reset between phases: {})",
+        p.start, p.after_generate, p.baseline, p.before_read, p.after_read, p.reset
     );
     println!(
         "{}",
         json!({
             "bench": "export",
-            "records": records,
-            "files": summary.files,
-            "gz_bytes": gz_bytes,
-            "json_bytes": json_bytes,
-            "generate_s": round(generate_s),
+            "records": r.records,
+            "files": r.files,
+            "gz_bytes": r.gz_bytes,
+            "json_bytes": r.json_bytes,
+            "generate_s": round(r.generate_s),
             "baseline_s": round(baseline_s),
             "baseline_lines_per_s": rate(baseline_s).round(),
             "read_noop_s": round(read_noop_s),
@@ -245,14 +337,13 @@ fn main() -> anyhow::Result<()> {
             "read_s": round(read_s),
             "read_records_per_s": rate(read_s).round(),
             "read_vs_baseline": round(read_s / baseline_s),
-            "rollup_rows": rollups.len(),
-            "vmhwm_kb_start": hwm_start,
-            "vmhwm_kb_after_generate": hwm_after_generate,
-            "vmhwm_kb_baseline": hwm_baseline,
-            "vmhwm_kb_before_read": hwm_before_read,
-            "vmhwm_kb_after_read": hwm_after_read,
-            "vmhwm_reset": hwm_reset,
+            "rollup_rows": r.rollup_rows,
+            "vmhwm_kb_start": p.start,
+            "vmhwm_kb_after_generate": p.after_generate,
+            "vmhwm_kb_baseline": p.baseline,
+            "vmhwm_kb_before_read": p.before_read,
+            "vmhwm_kb_after_read": p.after_read,
+            "vmhwm_reset": p.reset,
         })
     );
-    Ok(())
 }
