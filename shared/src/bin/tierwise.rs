@@ -101,6 +101,10 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         max_messages: u64,
     },
+    /// Manage API keys (Bearer keys bound to one tenant, stored as hashes in the table).
+    #[cfg(feature = "aws")]
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Export shadow-evaluation verdicts as training labels (routing-benchmark JSONL: `scores`
     /// of the routed and reference models) from the table, for `tierwise train` on a team's
     /// own traffic. Reads with a filtered Scan (needs dynamodb:Scan).
@@ -120,6 +124,52 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[cfg(feature = "aws")]
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it once (it is stored only as a hash).
+    Create {
+        /// The tenant every request with the key is billed to.
+        #[arg(long)]
+        tenant: String,
+        /// Budget in USD per period; requests that could pass it are refused (429).
+        #[arg(long)]
+        budget_usd: Option<f64>,
+        /// The budget's period.
+        #[arg(long, default_value = "month", requires = "budget_usd")]
+        period: String,
+        /// Requests per minute.
+        #[arg(long)]
+        rpm: Option<u32>,
+        /// Pool model ids the key may use (comma-separated; default: all).
+        #[arg(long, value_delimiter = ',')]
+        models: Option<Vec<String>>,
+        /// Tiers the key may use (comma-separated; default: all).
+        #[arg(long, value_delimiter = ',')]
+        tiers: Option<Vec<String>>,
+        /// Reads every tenant's reports.
+        #[arg(long)]
+        admin: bool,
+        /// A label for people.
+        #[arg(long)]
+        name: Option<String>,
+        /// The DynamoDB table (default: TIERWISE_TABLE).
+        #[arg(long)]
+        table: Option<String>,
+    },
+    /// List the keys (ids, tenants, limits; never a secret).
+    List {
+        #[arg(long)]
+        table: Option<String>,
+    },
+    /// Revoke a key by its id (refused everywhere within the routers' key cache, 60 s).
+    Revoke {
+        key_id: String,
+        #[arg(long)]
+        table: Option<String>,
     },
 }
 
@@ -238,6 +288,8 @@ fn main() -> anyhow::Result<()> {
         } => aws_cmd::setup_local(&table, &queue_prefix)?,
         #[cfg(feature = "aws")]
         Command::Redrive { max_messages } => aws_cmd::redrive(max_messages)?,
+        #[cfg(feature = "aws")]
+        Command::Keys(cmd) => aws_cmd::keys(cmd)?,
         #[cfg(feature = "aws")]
         Command::Labels {
             from,
@@ -448,6 +500,86 @@ mod aws_cmd {
         })
     }
 
+    fn table_name(table: Option<String>) -> anyhow::Result<String> {
+        use anyhow::Context;
+        match table {
+            Some(t) => Ok(t),
+            None => std::env::var("TIERWISE_TABLE").context("give --table or set TIERWISE_TABLE"),
+        }
+    }
+
+    pub fn keys(cmd: super::KeysCommand) -> anyhow::Result<()> {
+        use super::KeysCommand;
+        use tierwise::access::admin::{KeyRequest, create_key, key_lines};
+        use tierwise::access::key::{Budget, KeyLimits};
+        use tierwise::access::store::KeyStore;
+        use tierwise::aws::keys::DynamoKeyStore;
+        use tierwise::ledger::money::{Timestamp, Usd};
+        let table = match &cmd {
+            KeysCommand::Create { table, .. }
+            | KeysCommand::List { table }
+            | KeysCommand::Revoke { table, .. } => table_name(table.clone())?,
+        };
+        runtime()?.block_on(async {
+            let sdk = aws::sdk_config(&PATIENT).await;
+            let store = DynamoKeyStore::new(aws::dynamodb_client(&sdk), table);
+            match cmd {
+                KeysCommand::Create {
+                    tenant,
+                    budget_usd,
+                    period,
+                    rpm,
+                    models,
+                    tiers,
+                    admin,
+                    name,
+                    ..
+                } => {
+                    let budget = match budget_usd {
+                        Some(usd) => Some(Budget {
+                            usd: Usd::from_f64(usd),
+                            period: period.parse().map_err(anyhow::Error::msg)?,
+                        }),
+                        None => None,
+                    };
+                    let tiers = tiers
+                        .map(|ts| ts.iter().map(|t| t.parse()).collect::<Result<Vec<_>, _>>())
+                        .transpose()
+                        .map_err(|e| anyhow::anyhow!("--tiers: {e}"))?;
+                    let req = KeyRequest {
+                        tenant,
+                        admin,
+                        name,
+                        limits: KeyLimits {
+                            budget,
+                            rpm,
+                            models,
+                            tiers,
+                        },
+                    };
+                    let (key, rec) = create_key(&store, &req, Timestamp::now()).await?;
+                    eprintln!(
+                        "created key {} for tenant {} (shown once: store it now)",
+                        rec.key_id, rec.tenant
+                    );
+                    println!("{}", key.text);
+                }
+                KeysCommand::List { .. } => {
+                    for line in key_lines(&store.list().await?) {
+                        println!("{line}");
+                    }
+                }
+                KeysCommand::Revoke { key_id, .. } => {
+                    if !store.revoke(&key_id, &Timestamp::now()).await? {
+                        anyhow::bail!("no key {key_id}");
+                    }
+                    println!("revoked {key_id}");
+                }
+            }
+            Ok(())
+        })
+    }
+
     pub fn labels(
         from: &str,
         to: &str,
@@ -455,14 +587,8 @@ mod aws_cmd {
         table: Option<String>,
         out: Option<std::path::PathBuf>,
     ) -> anyhow::Result<()> {
-        use anyhow::Context;
         use std::io::Write;
-        let table = match table {
-            Some(t) => t,
-            None => {
-                std::env::var("TIERWISE_TABLE").context("give --table or set TIERWISE_TABLE")?
-            }
-        };
+        let table = table_name(table)?;
         runtime()?.block_on(async {
             let sdk = aws::sdk_config(&PATIENT).await;
             let mut w: Box<dyn Write> = match &out {
