@@ -19,7 +19,11 @@ use tierwise::proxy::upstream::{ApiKey, Endpoint, Endpoints, HttpUpstream, Upstr
 use tierwise::routing::embed::Embedder;
 use tierwise::routing::pool::{PoolConfig, Tier};
 use tierwise::serve::settings::AwsCallSettings;
-use tierwise::shadow::evaluator::{EvalRollupRow, EvaluationRecord, Evaluator, EvaluatorSettings};
+use tierwise::shadow::evaluator::Evaluator;
+use tierwise::shadow::record::EvaluationRecord;
+use tierwise::shadow::rollup::EvalRollupRow;
+use tierwise::shadow::settings::EvaluatorSettings;
+use tierwise::shadow::store::MemoryEvaluationStore;
 use tierwise_evaluator::App;
 use tierwise_tests::fake_upstream::{Behaviour, FakeUpstream};
 use tierwise_tests::moto::{moto, unique_name};
@@ -795,7 +799,7 @@ async fn settings_refuse_unknown_names_and_bad_values() {
     // A judge that is not in the pool is refused when the evaluator is built.
     let s = base(&[("TIERWISE_JUDGE_MODEL", "nobody/none")]).unwrap();
     let upstream = HttpUpstream::new(Endpoints::new(), &UpstreamSettings::default()).unwrap();
-    let store = tierwise::shadow::evaluator::MemoryEvaluationStore::new();
+    let store = MemoryEvaluationStore::new();
     let e = Evaluator::new(
         upstream,
         store,

@@ -32,10 +32,10 @@ use super::{
 use crate::ledger::records::{decimal, nanos_to_decimal, parse_usd_nanos, usd_to_nanos};
 use crate::ledger::store::{StoreError, WriteOutcome};
 use crate::routing::pool::Tier;
-use crate::shadow::evaluator::{
-    Claim, EvalRollupKey, EvalRollupRow, EvaluationRecord, EvaluationStore, LabelExportSummary,
-    RECORD_EVAL_CLAIM, RECORD_EVAL_ROLLUP, RECORD_EVALUATION, VerdictCounters, write_labels,
-};
+use crate::shadow::labels::{LabelExportSummary, write_labels};
+use crate::shadow::record::{EvaluationRecord, RECORD_EVAL_CLAIM, RECORD_EVALUATION};
+use crate::shadow::rollup::{EvalRollupKey, EvalRollupRow, RECORD_EVAL_ROLLUP, VerdictCounters};
+use crate::shadow::store::{Claim, EvaluationStore};
 
 const SERVICE: &str = "DynamoDB";
 /// Sort key of a query's claim / evaluation record.
@@ -580,43 +580,28 @@ pub async fn export_labels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shadow::evaluator::{EVALUATOR_VERSION, ROUTED_FROM_SAMPLE};
+    use crate::shadow::record::ROUTED_FROM_SAMPLE;
+    use crate::shadow::record::fixtures;
 
+    /// A judged record with every optional attribute set.
     fn record() -> EvaluationRecord {
         EvaluationRecord {
-            record: RECORD_EVALUATION.into(),
-            query_id: "q-1".into(),
-            ts: "2026-11-28T10:00:00.000Z".into(),
-            evaluated_at: "2026-11-28T10:00:03.000Z".into(),
-            tenant: "acme".into(),
-            routed_model: "deepseek/deepseek-v3".into(),
-            routed_tier: Tier::Tier1,
             predicted_tier: Tier::Tier2,
             decided_by: "rule:math".into(),
             confidence: 0.875,
-            reference_model: "openai/gpt-4o".into(),
-            reference_tier: Tier::Tier3,
-            verdict: "worse".into(),
-            method: "judge".into(),
             similarity: Some(0.5),
             judge_score: Some(0.75),
             judge_model: Some("anthropic/claude-opus-4.7".into()),
             routed_source: ROUTED_FROM_SAMPLE.into(),
-            routed_input_tokens: 10,
-            routed_output_tokens: 5,
-            reference_input_tokens: 10,
-            reference_output_tokens: 7,
             judge_input_tokens: 300,
             judge_output_tokens: 9,
             tokens_estimated: true,
             routed_cost_usd: 0.0000028,
-            reference_cost_usd: 0.000095,
             judge_cost_usd: 0.001725,
             shadow_cost_usd: 0.00182,
             prompt: Some("Q?".into()),
             prompt_truncated: true,
-            pricing_version: "2026-11-01".into(),
-            evaluator_version: EVALUATOR_VERSION.into(),
+            ..fixtures::record("worse", "judge")
         }
     }
 

@@ -375,8 +375,8 @@ pub struct ReportBuilder {
     total: Counters,
     rows_read: u64,
     /// Verdict counters: all, and per tier.
-    verdicts: crate::shadow::evaluator::VerdictCounters,
-    tier_verdicts: [crate::shadow::evaluator::VerdictCounters; 3],
+    verdicts: crate::shadow::rollup::VerdictCounters,
+    tier_verdicts: [crate::shadow::rollup::VerdictCounters; 3],
 }
 
 impl ReportBuilder {
@@ -401,7 +401,7 @@ impl ReportBuilder {
     }
 
     /// Adds an evaluator verdict rollup row (same day and tenant filters as [`Self::add`]).
-    pub fn add_evaluations(&mut self, row: &crate::shadow::evaluator::EvalRollupRow) {
+    pub fn add_evaluations(&mut self, row: &crate::shadow::rollup::EvalRollupRow) {
         if self.tenant.as_ref().is_some_and(|t| *t != row.key.tenant) {
             return;
         }
@@ -1601,7 +1601,7 @@ mod tests {
 
     #[test]
     fn verdict_rollups_give_agreement_and_shadow_spend_apart_from_user_cost() {
-        use crate::shadow::evaluator::{EvalRollupKey, EvalRollupRow, VerdictCounters};
+        use crate::shadow::rollup::{EvalRollupKey, EvalRollupRow, VerdictCounters};
         let p = params("2026-11-01", "2026-11-02", Some("acme"), None);
         let mut b = ReportBuilder::new(&p);
         let v =
