@@ -455,10 +455,11 @@ fn platt(pts: &[(f64, f64, f64)]) -> Calibration {
 
 type KindsOut = (KindSection, KindsReport, Vec<Vec<f32>>);
 
+/// Each exemplar kind's tier, and each kind's row count.
+type KindTiersAndCounts = (BTreeMap<String, Tier>, BTreeMap<String, usize>);
+
 /// Each exemplar kind's tier (one per kind) and row count; at least two kinds.
-fn kind_tiers_and_counts(
-    rows: &[&BenchmarkRow],
-) -> Result<(BTreeMap<String, Tier>, BTreeMap<String, usize>), TrainError> {
+fn kind_tiers_and_counts(rows: &[&BenchmarkRow]) -> Result<KindTiersAndCounts, TrainError> {
     let mut default_tiers: BTreeMap<String, Tier> = BTreeMap::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in rows {

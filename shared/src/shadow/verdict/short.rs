@@ -399,23 +399,22 @@ mod tests {
 
     #[test]
     fn short_against_long_uses_the_final_number_or_the_label() {
-        let c = verdict(
-            "What is 17 * 23?",
-            "17 * 20 = 340 and 17 * 3 = 51, so 340 + 51 = 391 in total here.",
-            "391",
-        );
-        assert_eq!(
-            (c.verdict, c.detail),
-            (Verdict::Equivalent, "final_number_match")
-        );
-        let c = verdict(
-            "Capital of Australia?",
-            "The capital of Australia is Canberra, a planned city.",
-            "Canberra",
-        );
-        assert_eq!(
-            (c.verdict, c.detail),
-            (Verdict::Equivalent, "label_in_answer")
-        );
+        for (q, routed, reference, detail) in [
+            (
+                "What is 17 * 23?",
+                "17 * 20 = 340 and 17 * 3 = 51, so 340 + 51 = 391 in total here.",
+                "391",
+                "final_number_match",
+            ),
+            (
+                "Capital of Australia?",
+                "The capital of Australia is Canberra, a planned city.",
+                "Canberra",
+                "label_in_answer",
+            ),
+        ] {
+            let c = verdict(q, routed, reference);
+            assert_eq!((c.verdict, c.detail), (Verdict::Equivalent, detail));
+        }
     }
 }
