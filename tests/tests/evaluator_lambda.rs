@@ -4,8 +4,11 @@
 //! Checks batch failure reporting, idempotency per query id, retries and the dead-letter
 //! queue, verdicts, records, rollups, metrics and the label export.
 
-// Helpers outside #[test] functions panic on bad fixtures too; that is what a test wants.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on bad fixtures too; that is what a test wants"
+)]
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! What the comparison reads of one answer ([`Facts`]): its short form when it has one, its
+//! What the comparison reads of one answer (`Facts`): its short form when it has one, its
 //! words, numbers, negation, leading yes/no and the choice letters it names, and the final
 //! answer a text marks ([`final_marker`]).
 

@@ -19,7 +19,7 @@ pub enum Short {
     Label(String),
 }
 
-/// Classifies a short answer (see the module docs).
+/// Classifies a short answer (see the [verdict module docs](super)).
 pub fn classify_short(text: &str, options: &[(char, String)]) -> Short {
     let raw = strip_markup(text);
     let raw = raw.trim();
