@@ -24,9 +24,9 @@ use tierwise::proxy::upstream::{ApiKey, Endpoint, Endpoints, HttpUpstream, Upstr
 use tierwise::routing::embed::Embedder;
 use tierwise::routing::pool::PoolConfig;
 use tierwise::serve::settings::AwsCallSettings;
-use tierwise::shadow::evaluator::{
-    EvaluationStore, Evaluator, EvaluatorSettings, MemoryEvaluationStore,
-};
+use tierwise::shadow::evaluator::Evaluator;
+use tierwise::shadow::settings::EvaluatorSettings;
+use tierwise::shadow::store::{EvaluationStore, MemoryEvaluationStore};
 use tierwise_evaluator::App;
 use tierwise_tests::fake_upstream::{Behaviour, FakeUpstream};
 use tierwise_tests::moto::{Moto, unique_name};

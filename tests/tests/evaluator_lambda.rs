@@ -4,8 +4,11 @@
 //! Checks batch failure reporting, idempotency per query id, retries and the dead-letter
 //! queue, verdicts, records, rollups, metrics and the label export.
 
-// Helpers outside #[test] functions panic on bad fixtures too; that is what a test wants.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on bad fixtures too; that is what a test wants"
+)]
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -19,7 +22,11 @@ use tierwise::proxy::upstream::{ApiKey, Endpoint, Endpoints, HttpUpstream, Upstr
 use tierwise::routing::embed::Embedder;
 use tierwise::routing::pool::{PoolConfig, Tier};
 use tierwise::serve::settings::AwsCallSettings;
-use tierwise::shadow::evaluator::{EvalRollupRow, EvaluationRecord, Evaluator, EvaluatorSettings};
+use tierwise::shadow::evaluator::Evaluator;
+use tierwise::shadow::record::EvaluationRecord;
+use tierwise::shadow::rollup::EvalRollupRow;
+use tierwise::shadow::settings::EvaluatorSettings;
+use tierwise::shadow::store::MemoryEvaluationStore;
 use tierwise_evaluator::App;
 use tierwise_tests::fake_upstream::{Behaviour, FakeUpstream};
 use tierwise_tests::moto::{moto, unique_name};
@@ -141,6 +148,15 @@ impl Stack {
         })
     }
 
+    /// Handles one batch of `(message id, body)`; the ids reported as failed.
+    async fn failed(&self, messages: &[(&str, &str)]) -> Vec<String> {
+        let res = self.app.handle(event(messages)).await.unwrap();
+        res.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect()
+    }
+
     /// The EMF lines emitted so far, parsed.
     fn metric_lines(&self) -> Vec<Value> {
         self.metrics
@@ -200,6 +216,24 @@ fn body(s: &ShadowSample) -> String {
     serde_json::to_string(s).unwrap()
 }
 
+/// The body of a sample of `query` whose routed answer (`content`, `usage`) came with it.
+fn proxied(id: &str, query: &str, content: &str, usage: (u64, u64)) -> String {
+    body(&sample(id, query, Some(completion(ROUTED, content, usage))))
+}
+
+/// A model answer with its usage.
+fn answer(content: &str, usage: (u64, u64)) -> Behaviour {
+    Behaviour::Answer {
+        content: Some(content.into()),
+        usage: Some(usage),
+    }
+}
+
+/// A record's verdict and method.
+fn verdict_of(rec: &EvaluationRecord) -> (&str, &str) {
+    (rec.verdict.as_str(), rec.method.as_str())
+}
+
 /// An SQS event of `(message id, body)` pairs, as Lambda delivers it.
 fn event(messages: &[(&str, &str)]) -> SqsEvent {
     let records: Vec<Value> = messages
@@ -220,38 +254,21 @@ fn event(messages: &[(&str, &str)]) -> SqsEvent {
     serde_json::from_value(json!({ "Records": records })).unwrap()
 }
 
-fn failed_ids(res: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
-    res.batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_poisoned_message_is_reported_alone() {
     let st = Stack::new(&[]).await;
     st.fake.set_default(REFERENCE, Behaviour::content("42"));
     let (a, b) = (query_id(), query_id());
-    let good_a = body(&sample(
-        &a,
-        "What is 6 x 7?",
-        Some(completion(ROUTED, "42", (9, 1))),
-    ));
-    let good_b = body(&sample(
-        &b,
-        "What is 40 + 2?",
-        Some(completion(ROUTED, "42", (9, 1))),
-    ));
-    let res = st
-        .app
-        .handle(event(&[
+    let good_a = proxied(&a, "What is 6 x 7?", "42", (9, 1));
+    let good_b = proxied(&b, "What is 40 + 2?", "42", (9, 1));
+    let failed = st
+        .failed(&[
             ("m-1", &good_a),
             ("m-poison", "{not json"),
             ("m-2", &good_b),
-        ]))
-        .await
-        .unwrap();
-    assert_eq!(failed_ids(&res), ["m-poison"]);
+        ])
+        .await;
+    assert_eq!(failed, ["m-poison"]);
     assert!(st.record(&a).await.is_some());
     assert!(st.record(&b).await.is_some());
     assert_eq!(st.fake.calls_for(REFERENCE), 2);
@@ -261,15 +278,13 @@ async fn a_poisoned_message_is_reported_alone() {
     future["version"] = json!(2);
     future["query_id"] = json!(query_id());
     let future = future.to_string();
-    let res = st
-        .app
-        .handle(event(&[
+    let failed = st
+        .failed(&[
             ("m-v2", &future),
             ("m-shape", r#"{"version": 1, "hello": "world"}"#),
-        ]))
-        .await
-        .unwrap();
-    assert_eq!(failed_ids(&res), ["m-v2", "m-shape"]);
+        ])
+        .await;
+    assert_eq!(failed, ["m-v2", "m-shape"]);
     assert_eq!(st.fake.calls_for(REFERENCE), 2, "poison costs nothing");
     assert_eq!(st.metric_sum("EvaluationFailures"), 3.0);
     let poisoned = st
@@ -283,11 +298,7 @@ async fn a_poisoned_message_is_reported_alone() {
 #[tokio::test]
 async fn a_message_without_an_id_fails_the_whole_batch_before_any_call() {
     let st = Stack::new(&[]).await;
-    let good = body(&sample(
-        &query_id(),
-        "Hi",
-        Some(completion(ROUTED, "Hello!", (2, 2))),
-    ));
+    let good = proxied(&query_id(), "Hi", "Hello!", (2, 2));
     let err = st
         .app
         .handle(event(&[("m-1", &good), ("", &good)]))
@@ -300,22 +311,14 @@ async fn a_message_without_an_id_fails_the_whole_batch_before_any_call() {
 #[tokio::test]
 async fn a_redelivered_sample_is_evaluated_and_counted_once() {
     let st = Stack::new(&[]).await;
-    st.fake.set_default(
-        REFERENCE,
-        Behaviour::Answer {
-            content: Some("Paris".into()),
-            usage: Some((20, 2)),
-        },
-    );
+    st.fake.set_default(REFERENCE, answer("Paris", (20, 2)));
     let id = query_id();
-    let msg = body(&sample(
-        &id,
-        "What is the capital of France?",
-        Some(completion(ROUTED, "Paris", (20, 2))),
-    ));
+    let msg = proxied(&id, "What is the capital of France?", "Paris", (20, 2));
     for receive in 0..3 {
-        let res = st.app.handle(event(&[("m-1", &msg)])).await.unwrap();
-        assert!(failed_ids(&res).is_empty(), "receive {receive}");
+        assert!(
+            st.failed(&[("m-1", &msg)]).await.is_empty(),
+            "receive {receive}"
+        );
     }
     assert_eq!(
         st.fake.calls_for(REFERENCE),
@@ -335,21 +338,11 @@ async fn a_redelivered_sample_is_evaluated_and_counted_once() {
     // The same message twice in one batch: one evaluation; the copy is acknowledged as done
     // or retried (busy), never evaluated a second time.
     let id2 = query_id();
-    let msg2 = body(&sample(
-        &id2,
-        "Capital of Italy?",
-        Some(completion(ROUTED, "Rome", (20, 2))),
-    ));
+    let msg2 = proxied(&id2, "Capital of Italy?", "Rome", (20, 2));
     st.fake.set_default(REFERENCE, Behaviour::content("Rome"));
-    let res = st
-        .app
-        .handle(event(&[("m-a", &msg2), ("m-b", &msg2)]))
-        .await
-        .unwrap();
-    assert!(failed_ids(&res).len() <= 1);
+    assert!(st.failed(&[("m-a", &msg2), ("m-b", &msg2)]).await.len() <= 1);
     assert_eq!(st.fake.calls_for(REFERENCE), 2);
-    let res = st.app.handle(event(&[("m-b", &msg2)])).await.unwrap();
-    assert!(failed_ids(&res).is_empty());
+    assert!(st.failed(&[("m-b", &msg2)]).await.is_empty());
     assert_eq!(st.fake.calls_for(REFERENCE), 2);
     let total: u64 = st
         .rollups()
@@ -369,14 +362,13 @@ async fn a_failing_upstream_leaves_the_message_for_retry_without_a_record() {
     );
     st.fake.set_default(REFERENCE, Behaviour::content("4"));
     let id = query_id();
-    let msg = body(&sample(
-        &id,
-        "2 + 2?",
-        Some(completion(ROUTED, "4", (5, 1))),
-    ));
+    let msg = proxied(&id, "2 + 2?", "4", (5, 1));
     for attempt in 0..2 {
-        let res = st.app.handle(event(&[("m-1", &msg)])).await.unwrap();
-        assert_eq!(failed_ids(&res), ["m-1"], "attempt {attempt}");
+        assert_eq!(
+            st.failed(&[("m-1", &msg)]).await,
+            ["m-1"],
+            "attempt {attempt}"
+        );
         assert!(st.record(&id).await.is_none());
         // The claim was released: the retry need not wait for the lease.
         assert!(st.eval_item(&id).await.is_none(), "attempt {attempt}");
@@ -389,13 +381,9 @@ async fn a_failing_upstream_leaves_the_message_for_retry_without_a_record() {
         st.metric_lines()
     );
     // The upstream recovers: the retry evaluates it.
-    let res = st.app.handle(event(&[("m-1", &msg)])).await.unwrap();
-    assert!(failed_ids(&res).is_empty());
+    assert!(st.failed(&[("m-1", &msg)]).await.is_empty());
     let rec = st.record(&id).await.unwrap();
-    assert_eq!(
-        (rec.verdict.as_str(), rec.method.as_str()),
-        ("equivalent", "exact")
-    );
+    assert_eq!(verdict_of(&rec), ("equivalent", "exact"));
     assert_eq!(st.fake.calls_for(REFERENCE), 3);
 }
 
@@ -414,11 +402,7 @@ async fn a_sample_that_keeps_failing_ends_in_the_dead_letter_queue() {
     let id = query_id();
     sqs.send_message()
         .queue_url(&queue)
-        .message_body(body(&sample(
-            &id,
-            "2 + 2?",
-            Some(completion(ROUTED, "4", (5, 1))),
-        )))
+        .message_body(proxied(&id, "2 + 2?", "4", (5, 1)))
         .send()
         .await
         .unwrap();
@@ -471,9 +455,8 @@ async fn a_sample_that_keeps_failing_ends_in_the_dead_letter_queue() {
             .iter()
             .map(|(a, b)| (a.as_str(), b.as_str()))
             .collect();
-        let res = st.app.handle(event(&refs)).await.unwrap();
+        let failed = st.failed(&refs).await;
         handled += 1;
-        let failed = failed_ids(&res);
         assert_eq!(failed, [pairs[0].0.clone()]);
         for m in &messages {
             if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
@@ -499,31 +482,18 @@ async fn a_sample_that_keeps_failing_ends_in_the_dead_letter_queue() {
 #[tokio::test]
 async fn the_routed_answer_comes_from_the_sample_and_only_the_reference_is_paid() {
     let st = Stack::new(&[]).await;
-    st.fake.set_default(
-        REFERENCE,
-        Behaviour::Answer {
-            content: Some("The answer is 42.".into()),
-            usage: Some((100, 50)),
-        },
-    );
+    st.fake
+        .set_default(REFERENCE, answer("The answer is 42.", (100, 50)));
     let id = query_id();
-    let msg = body(&sample(
-        &id,
-        "What is six times seven?",
-        Some(completion(ROUTED, "42", (100, 1))),
-    ));
-    let res = st.app.handle(event(&[("m-1", &msg)])).await.unwrap();
-    assert!(failed_ids(&res).is_empty());
+    let msg = proxied(&id, "What is six times seven?", "42", (100, 1));
+    assert!(st.failed(&[("m-1", &msg)]).await.is_empty());
     assert_eq!(st.fake.models_called(), [REFERENCE]);
     let call = &st.fake.calls()[0];
     let sent: Value = serde_json::from_str(&call.body).unwrap();
     assert_eq!(sent["messages"][0]["content"], "What is six times seven?");
     let rec = st.record(&id).await.unwrap();
     assert_eq!(rec.routed_source, "sample");
-    assert_eq!(
-        (rec.verdict.as_str(), rec.method.as_str()),
-        ("equivalent", "exact")
-    );
+    assert_eq!(verdict_of(&rec), ("equivalent", "exact"));
     // gpt-4o: $2.50 / M in, $10 / M out.
     let reference_cost = 100.0 * 2.5e-6 + 50.0 * 10e-6;
     assert!(
@@ -550,32 +520,16 @@ async fn the_routed_answer_comes_from_the_sample_and_only_the_reference_is_paid(
 #[tokio::test]
 async fn a_decision_only_sample_asks_both_models_and_pays_both() {
     let st = Stack::new(&[]).await;
-    st.fake.set_default(
-        ROUTED,
-        Behaviour::Answer {
-            content: Some("Lyon".into()),
-            usage: Some((30, 2)),
-        },
-    );
-    st.fake.set_default(
-        REFERENCE,
-        Behaviour::Answer {
-            content: Some("Paris".into()),
-            usage: Some((30, 2)),
-        },
-    );
+    st.fake.set_default(ROUTED, answer("Lyon", (30, 2)));
+    st.fake.set_default(REFERENCE, answer("Paris", (30, 2)));
     let id = query_id();
     let msg = body(&sample(&id, "What is the capital of France?", None));
-    let res = st.app.handle(event(&[("m-1", &msg)])).await.unwrap();
-    assert!(failed_ids(&res).is_empty());
+    assert!(st.failed(&[("m-1", &msg)]).await.is_empty());
     assert_eq!(st.fake.calls_for(ROUTED), 1);
     assert_eq!(st.fake.calls_for(REFERENCE), 1);
     let rec = st.record(&id).await.unwrap();
     assert_eq!(rec.routed_source, "evaluator");
-    assert_eq!(
-        (rec.verdict.as_str(), rec.method.as_str()),
-        ("worse", "exact")
-    );
+    assert_eq!(verdict_of(&rec), ("worse", "exact"));
     let expected = (30.0 * 0.14e-6 + 2.0 * 0.28e-6) + (30.0 * 2.5e-6 + 2.0 * 10e-6);
     assert!((rec.shadow_cost_usd - expected).abs() < 1e-12, "{rec:?}");
     let agreement: Vec<f64> = st
@@ -639,18 +593,13 @@ async fn verdicts_on_known_pairs_and_their_labels() {
         let id = query_id();
         st.fake
             .script(REFERENCE, vec![Behaviour::content(reference)]);
-        let msg = body(&sample(&id, q, Some(completion(ROUTED, routed, (10, 5)))));
-        let res = st.app.handle(event(&[("m", &msg)])).await.unwrap();
-        assert!(failed_ids(&res).is_empty(), "{q}");
+        let msg = proxied(&id, q, routed, (10, 5));
+        assert!(st.failed(&[("m", &msg)]).await.is_empty(), "{q}");
         ids.push(id);
     }
     for (id, (q, _, _, verdict, method)) in ids.iter().zip(cases) {
         let rec = st.record(id).await.unwrap();
-        assert_eq!(
-            (rec.verdict.as_str(), rec.method.as_str()),
-            (verdict, method),
-            "{q}: {rec:?}"
-        );
+        assert_eq!(verdict_of(&rec), (verdict, method), "{q}: {rec:?}");
         assert_eq!(rec.similarity.is_some(), method == "similarity", "{q}");
     }
     let rollups = st.rollups().await;
@@ -717,32 +666,24 @@ async fn a_configured_judge_decides_free_text_blind_and_is_shadow_spend() {
     let winner = if routed_first { "A" } else { "B" };
     st.fake.set_default(
         JUDGE,
-        Behaviour::Answer {
-            content: Some(format!(r#"{{"winner": "{winner}", "score": 0.8}}"#)),
-            usage: Some((400, 10)),
-        },
+        answer(
+            &format!(r#"{{"winner": "{winner}", "score": 0.8}}"#),
+            (400, 10),
+        ),
     );
     st.fake.set_default(
         REFERENCE,
-        Behaviour::Answer {
-            content: Some("Photosynthesis turns light into chemical energy in plants.".into()),
-            usage: Some((40, 12)),
-        },
+        answer(
+            "Photosynthesis turns light into chemical energy in plants.",
+            (40, 12),
+        ),
     );
     let routed = "In photosynthesis, plants, algae and some bacteria capture light with \
                   chlorophyll and use it to turn water and carbon dioxide into glucose and oxygen.";
-    let msg = body(&sample(
-        &id,
-        "What is photosynthesis?",
-        Some(completion(ROUTED, routed, (40, 30))),
-    ));
-    let res = st.app.handle(event(&[("m-1", &msg)])).await.unwrap();
-    assert!(failed_ids(&res).is_empty());
+    let msg = proxied(&id, "What is photosynthesis?", routed, (40, 30));
+    assert!(st.failed(&[("m-1", &msg)]).await.is_empty());
     let rec = st.record(&id).await.unwrap();
-    assert_eq!(
-        (rec.verdict.as_str(), rec.method.as_str()),
-        ("better", "judge")
-    );
+    assert_eq!(verdict_of(&rec), ("better", "judge"));
     assert_eq!(rec.judge_score, Some(0.8));
     assert_eq!(rec.judge_model.as_deref(), Some(JUDGE));
     assert!(rec.similarity.is_some());
@@ -795,7 +736,7 @@ async fn settings_refuse_unknown_names_and_bad_values() {
     // A judge that is not in the pool is refused when the evaluator is built.
     let s = base(&[("TIERWISE_JUDGE_MODEL", "nobody/none")]).unwrap();
     let upstream = HttpUpstream::new(Endpoints::new(), &UpstreamSettings::default()).unwrap();
-    let store = tierwise::shadow::evaluator::MemoryEvaluationStore::new();
+    let store = MemoryEvaluationStore::new();
     let e = Evaluator::new(
         upstream,
         store,

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Verdict accuracy of `tierwise::shadow::verdict::compare` on the hand-labelled answer pairs of
 //! `tests/fixtures/answer_pairs.jsonl` (bundled MiniLM, no judge).
 //!
@@ -16,6 +15,13 @@
 //! is for free text, where MiniLM's cosines of paraphrases and of wrong answers on the same topic
 //! overlap (0.38-0.94 against 0.51-0.89 here): a paraphrase in other words falls under the
 //! threshold, and "too simple" against "too closely" for overfitting looks alike.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on bad fixtures too; that is what a test wants"
+)]
+
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;

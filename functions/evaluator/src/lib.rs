@@ -27,9 +27,10 @@ use tierwise::routing::embed::Embedder;
 use tierwise::routing::pool::PoolConfig;
 use tierwise::serve::lambda::now_ms;
 use tierwise::serve::metrics::{Emf, Unit};
-use tierwise::shadow::evaluator::{
-    EvalError, EvaluationRecord, EvaluationStore, Evaluator, EvaluatorSettings, Outcome,
-};
+use tierwise::shadow::evaluator::{Evaluator, EvaluatorError, SampleOutcome};
+use tierwise::shadow::record::EvaluationRecord;
+use tierwise::shadow::settings::EvaluatorSettings;
+use tierwise::shadow::store::EvaluationStore;
 
 /// EMF namespace of every metric.
 pub const METRICS_NAMESPACE: &str = "tierwise";
@@ -147,17 +148,17 @@ impl<U: ChatUpstream, S: EvaluationStore> App<U, S> {
         let res = self.evaluator.evaluate(&sample).await;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         match res {
-            Ok(Outcome::Recorded(rec)) => {
+            Ok(SampleOutcome::Recorded(rec)) => {
                 self.recorded(message_id, &rec, ms);
                 true
             }
-            Ok(Outcome::AlreadyDone) => {
+            Ok(SampleOutcome::AlreadyDone) => {
                 tracing::info!(message_id, query_id = %sample.query_id, receives,
                     "already evaluated: acknowledged");
                 self.count("RedeliveredSamples");
                 true
             }
-            Ok(Outcome::LostClaim { spent_usd }) => {
+            Ok(SampleOutcome::LostClaim { spent_usd }) => {
                 tracing::warn!(message_id, query_id = %sample.query_id, spent_usd,
                     "evaluated, but another evaluator completed it first (lease ended)");
                 self.emit(
@@ -173,7 +174,7 @@ impl<U: ChatUpstream, S: EvaluationStore> App<U, S> {
                 );
                 true
             }
-            Ok(Outcome::Skipped { reason }) => {
+            Ok(SampleOutcome::Skipped { reason }) => {
                 tracing::warn!(message_id, query_id = %sample.query_id, reason,
                     "sample skipped");
                 self.count("SkippedSamples");
@@ -186,7 +187,7 @@ impl<U: ChatUpstream, S: EvaluationStore> App<U, S> {
         }
     }
 
-    fn poisoned(&self, message_id: &str, receives: &str, body: &str, e: &EvalError) {
+    fn poisoned(&self, message_id: &str, receives: &str, body: &str, e: &EvaluatorError) {
         // The body may hold a user's query: it is not logged (the DLQ keeps it whole); its
         // length and hash identify it.
         tracing::error!(
@@ -200,12 +201,12 @@ impl<U: ChatUpstream, S: EvaluationStore> App<U, S> {
         self.failure_metric(e.kind(), 0.0);
     }
 
-    fn failed(&self, message_id: &str, query_id: &str, receives: &str, e: &EvalError) {
+    fn failed(&self, message_id: &str, query_id: &str, receives: &str, e: &EvaluatorError) {
         let spent = e.spent_usd();
         match e {
-            EvalError::Poisoned(_) => tracing::error!(message_id, query_id, receives,
+            EvaluatorError::Poisoned(_) => tracing::error!(message_id, query_id, receives,
                 error = %e, "unusable sample: reported as failed (dead-letter queue)"),
-            EvalError::Busy { .. } => tracing::info!(message_id, query_id, receives,
+            EvaluatorError::Busy { .. } => tracing::info!(message_id, query_id, receives,
                 error = %e, "evaluation in progress elsewhere: retry later"),
             _ => tracing::warn!(message_id, query_id, receives, kind = e.kind(),
                 error = %e, unrecorded_spend_usd = spent, "evaluation failed: retry later"),

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use tierwise::shadow::evaluator::EvaluatorSettings;
+use tierwise::shadow::settings::EvaluatorSettings;
 use tierwise_evaluator::App;
 
 #[global_allocator]

@@ -29,13 +29,15 @@ use super::{
     Transacted, UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add,
     store_error, transact,
 };
-use crate::ledger::records::{decimal, nanos_to_decimal, parse_usd_nanos, usd_to_nanos};
+use crate::ledger::records::{
+    decimal, nanos_to_decimal, nanos_to_usd, parse_usd_nanos, usd_to_nanos,
+};
 use crate::ledger::store::{StoreError, WriteOutcome};
 use crate::routing::pool::Tier;
-use crate::shadow::evaluator::{
-    Claim, EvalRollupKey, EvalRollupRow, EvaluationRecord, EvaluationStore, LabelExportSummary,
-    RECORD_EVAL_CLAIM, RECORD_EVAL_ROLLUP, RECORD_EVALUATION, VerdictCounters, write_labels,
-};
+use crate::shadow::labels::{LabelExportSummary, write_labels};
+use crate::shadow::record::{EvaluationRecord, RECORD_EVAL_CLAIM, RECORD_EVALUATION};
+use crate::shadow::rollup::{EvalRollupKey, EvalRollupRow, RECORD_EVAL_ROLLUP, VerdictCounters};
+use crate::shadow::store::{Claim, EvaluationStore};
 
 const SERVICE: &str = "DynamoDB";
 /// Sort key of a query's claim / evaluation record.
@@ -53,6 +55,30 @@ pub fn eval_rollup_sk(key: &EvalRollupKey) -> String {
         "{}#{}#{}#{}",
         key.tenant, key.tier, key.model, key.reference_model
     )
+}
+
+/// The key of a query's claim / evaluation record.
+fn eval_key(query_id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_string(), s(cost_pk(query_id))),
+        ("sk".to_string(), s(EVAL_SK)),
+    ])
+}
+
+/// The condition of completing or releasing a claim: it is still `owner`'s.
+const OWNED_CLAIM: &str = "#st = :claimed AND #ow = :me";
+
+/// The attribute names and values of [`OWNED_CLAIM`] for `owner`.
+fn owned_claim(owner: &str) -> (HashMap<String, String>, HashMap<String, AttributeValue>) {
+    let names = HashMap::from([
+        ("#st".to_string(), "status".to_string()),
+        ("#ow".to_string(), "owner".to_string()),
+    ]);
+    let values = HashMap::from([
+        (":claimed".to_string(), s(STATUS_CLAIMED)),
+        (":me".to_string(), s(owner)),
+    ]);
+    (names, values)
 }
 
 fn rejected(detail: impl Into<String>) -> StoreError {
@@ -84,13 +110,6 @@ impl DynamoEvaluationStore {
         &self.table
     }
 
-    fn key(query_id: &str) -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            ("pk".to_string(), s(cost_pk(query_id))),
-            ("sk".to_string(), s(EVAL_SK)),
-        ])
-    }
-
     async fn get(
         &self,
         query_id: &str,
@@ -99,7 +118,7 @@ impl DynamoEvaluationStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(query_id)))
+            .set_key(Some(eval_key(query_id)))
             .consistent_read(true)
             .send()
             .await
@@ -124,14 +143,13 @@ impl DynamoEvaluationStore {
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut item = evaluation_item(rec, self.ttl);
         item.insert("owner".into(), s(owner));
+        let (names, values) = owned_claim(owner);
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("#st = :claimed AND #ow = :me")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#ow", "owner")
-            .expression_attribute_values(":claimed", s(STATUS_CLAIMED))
-            .expression_attribute_values(":me", s(owner))
+            .condition_expression(OWNED_CLAIM)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .build();
         put_and_update(&self.table, put, eval_rollup_update(rec))
     }
@@ -146,7 +164,7 @@ impl EvaluationStore for DynamoEvaluationStore {
         lease: Duration,
     ) -> Result<Claim, StoreError> {
         let lease_until = now.saturating_add(lease.as_secs() as i64);
-        let mut item = Self::key(query_id);
+        let mut item = eval_key(query_id);
         item.extend([
             ("record".to_string(), s(RECORD_EVAL_CLAIM)),
             ("query_id".to_string(), s(query_id)),
@@ -220,16 +238,15 @@ impl EvaluationStore for DynamoEvaluationStore {
     }
 
     async fn release(&self, query_id: &str, owner: &str) -> Result<(), StoreError> {
+        let (names, values) = owned_claim(owner);
         let res = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(query_id)))
-            .condition_expression("#st = :claimed AND #ow = :me")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#ow", "owner")
-            .expression_attribute_values(":claimed", s(STATUS_CLAIMED))
-            .expression_attribute_values(":me", s(owner))
+            .set_key(Some(eval_key(query_id)))
+            .condition_expression(OWNED_CLAIM)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         match res {
@@ -250,65 +267,58 @@ pub fn evaluation_item(rec: &EvaluationRecord, ttl: Duration) -> HashMap<String,
     let expires = crate::ledger::records::Timestamp::parse_unix(&rec.ts)
         .unwrap_or(0)
         .saturating_add(ttl.as_secs() as i64);
-    let money = |x: f64| n(nanos_to_decimal(usd_to_nanos(x)));
-    let mut item = HashMap::from([
-        ("pk".to_string(), s(cost_pk(&rec.query_id))),
-        ("sk".to_string(), s(EVAL_SK)),
-        ("record".to_string(), s(RECORD_EVALUATION)),
-        ("status".to_string(), s(STATUS_DONE)),
-        ("query_id".to_string(), s(&rec.query_id)),
-        ("ts".to_string(), s(&rec.ts)),
-        ("day".to_string(), s(rec.day())),
-        ("evaluated_at".to_string(), s(&rec.evaluated_at)),
-        ("tenant".to_string(), s(&rec.tenant)),
-        ("routed_model".to_string(), s(&rec.routed_model)),
-        ("routed_tier".to_string(), s(rec.routed_tier.as_str())),
-        ("predicted_tier".to_string(), s(rec.predicted_tier.as_str())),
-        ("decided_by".to_string(), s(&rec.decided_by)),
+    let strings: [(&str, &str); 17] = [
+        ("record", RECORD_EVALUATION),
+        ("status", STATUS_DONE),
+        ("query_id", &rec.query_id),
+        ("ts", &rec.ts),
+        ("day", rec.day()),
+        ("evaluated_at", &rec.evaluated_at),
+        ("tenant", &rec.tenant),
+        ("routed_model", &rec.routed_model),
+        ("routed_tier", rec.routed_tier.as_str()),
+        ("predicted_tier", rec.predicted_tier.as_str()),
+        ("decided_by", &rec.decided_by),
+        ("reference_model", &rec.reference_model),
+        ("reference_tier", rec.reference_tier.as_str()),
+        ("verdict", &rec.verdict),
+        ("method", &rec.method),
+        ("routed_source", &rec.routed_source),
+        ("pricing_version", &rec.pricing_version),
+    ];
+    let counts: [(&str, u64); 6] = [
+        ("routed_input_tokens", rec.routed_input_tokens),
+        ("routed_output_tokens", rec.routed_output_tokens),
+        ("reference_input_tokens", rec.reference_input_tokens),
+        ("reference_output_tokens", rec.reference_output_tokens),
+        ("judge_input_tokens", rec.judge_input_tokens),
+        ("judge_output_tokens", rec.judge_output_tokens),
+    ];
+    let money: [(&str, f64); 4] = [
+        ("routed_cost_usd", rec.routed_cost_usd),
+        ("reference_cost_usd", rec.reference_cost_usd),
+        ("judge_cost_usd", rec.judge_cost_usd),
+        ("shadow_cost_usd", rec.shadow_cost_usd),
+    ];
+    let mut item = eval_key(&rec.query_id);
+    item.extend(strings.into_iter().map(|(k, v)| (k.to_string(), s(v))));
+    item.extend(counts.into_iter().map(|(k, v)| (k.to_string(), n(v))));
+    item.extend(
+        money
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), n(nanos_to_decimal(usd_to_nanos(v))))),
+    );
+    item.extend([
+        ("evaluator_version".to_string(), s(&rec.evaluator_version)),
         ("confidence".to_string(), n(decimal(rec.confidence, 6))),
-        ("reference_model".to_string(), s(&rec.reference_model)),
-        ("reference_tier".to_string(), s(rec.reference_tier.as_str())),
-        ("verdict".to_string(), s(&rec.verdict)),
-        ("method".to_string(), s(&rec.method)),
-        ("routed_source".to_string(), s(&rec.routed_source)),
-        (
-            "routed_input_tokens".to_string(),
-            n(rec.routed_input_tokens),
-        ),
-        (
-            "routed_output_tokens".to_string(),
-            n(rec.routed_output_tokens),
-        ),
-        (
-            "reference_input_tokens".to_string(),
-            n(rec.reference_input_tokens),
-        ),
-        (
-            "reference_output_tokens".to_string(),
-            n(rec.reference_output_tokens),
-        ),
-        ("judge_input_tokens".to_string(), n(rec.judge_input_tokens)),
-        (
-            "judge_output_tokens".to_string(),
-            n(rec.judge_output_tokens),
-        ),
         (
             "tokens_estimated".to_string(),
             AttributeValue::Bool(rec.tokens_estimated),
         ),
-        ("routed_cost_usd".to_string(), money(rec.routed_cost_usd)),
-        (
-            "reference_cost_usd".to_string(),
-            money(rec.reference_cost_usd),
-        ),
-        ("judge_cost_usd".to_string(), money(rec.judge_cost_usd)),
-        ("shadow_cost_usd".to_string(), money(rec.shadow_cost_usd)),
         (
             "prompt_truncated".to_string(),
             AttributeValue::Bool(rec.prompt_truncated),
         ),
-        ("pricing_version".to_string(), s(&rec.pricing_version)),
-        ("evaluator_version".to_string(), s(&rec.evaluator_version)),
         ("ttl".to_string(), n(expires)),
     ]);
     if let Some(x) = rec.similarity {
@@ -334,71 +344,100 @@ fn number<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> Option<&'a 
     item.get(k).and_then(|v| v.as_n().ok()).map(String::as_str)
 }
 
-/// An evaluation record item back into a record.
-pub fn record_of_item(item: &HashMap<String, AttributeValue>) -> Result<EvaluationRecord, String> {
-    let req = |k: &str| -> Result<String, String> {
-        text(item, k)
+/// Reads the attributes of an item; the errors say which attribute is wrong and how.
+struct Attrs<'a>(&'a HashMap<String, AttributeValue>);
+
+impl Attrs<'_> {
+    /// A required string.
+    fn req(&self, k: &str) -> Result<String, String> {
+        text(self.0, k)
             .map(str::to_string)
             .ok_or_else(|| format!("no string attribute `{k}`"))
-    };
-    let tier = |k: &str| -> Result<Tier, String> { req(k)?.parse().map_err(|e| format!("{e}")) };
-    let count = |k: &str| -> Result<u64, String> {
-        number(item, k).map_or(Ok(0), |v| {
+    }
+
+    /// An optional string.
+    fn opt(&self, k: &str) -> Option<String> {
+        text(self.0, k).map(str::to_string)
+    }
+
+    /// A required tier.
+    fn tier(&self, k: &str) -> Result<Tier, String> {
+        self.req(k)?.parse().map_err(|e| format!("{e}"))
+    }
+
+    /// A count, 0 when absent.
+    fn count(&self, k: &str) -> Result<u64, String> {
+        number(self.0, k).map_or(Ok(0), |v| {
             v.parse().map_err(|_| format!("`{k}` is not a count: {v}"))
         })
-    };
-    let float = |k: &str| -> Result<Option<f64>, String> {
-        number(item, k)
+    }
+
+    /// An optional number.
+    fn float(&self, k: &str) -> Result<Option<f64>, String> {
+        number(self.0, k)
             .map(|v| v.parse().map_err(|_| format!("`{k}` is not a number: {v}")))
             .transpose()
-    };
-    let money = |k: &str| -> Result<f64, String> {
-        number(item, k).map_or(Ok(0.0), |v| {
-            parse_usd_nanos(v)
-                .map(crate::ledger::records::nanos_to_usd)
-                .ok_or_else(|| format!("`{k}` is not USD: {v}"))
+    }
+
+    /// An exact USD amount in nano-dollars, 0 when absent.
+    fn nanos(&self, k: &str) -> Result<i64, String> {
+        number(self.0, k).map_or(Ok(0), |v| {
+            parse_usd_nanos(v).ok_or_else(|| format!("`{k}` is not USD: {v}"))
         })
-    };
-    let flag = |k: &str| {
-        item.get(k)
+    }
+
+    /// A USD amount, 0 when absent.
+    fn usd(&self, k: &str) -> Result<f64, String> {
+        self.nanos(k).map(nanos_to_usd)
+    }
+
+    /// A boolean, false when absent.
+    fn flag(&self, k: &str) -> bool {
+        self.0
+            .get(k)
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false)
-    };
+    }
+}
+
+/// An evaluation record item back into a record.
+pub fn record_of_item(item: &HashMap<String, AttributeValue>) -> Result<EvaluationRecord, String> {
+    let a = Attrs(item);
     Ok(EvaluationRecord {
         record: RECORD_EVALUATION.to_string(),
-        query_id: req("query_id")?,
-        ts: req("ts")?,
-        evaluated_at: req("evaluated_at")?,
-        tenant: req("tenant")?,
-        routed_model: req("routed_model")?,
-        routed_tier: tier("routed_tier")?,
-        predicted_tier: tier("predicted_tier")?,
-        decided_by: req("decided_by")?,
-        confidence: float("confidence")?.unwrap_or(0.0),
-        reference_model: req("reference_model")?,
-        reference_tier: tier("reference_tier")?,
-        verdict: req("verdict")?,
-        method: req("method")?,
-        similarity: float("similarity")?,
-        judge_score: float("judge_score")?,
-        judge_model: text(item, "judge_model").map(str::to_string),
-        routed_source: req("routed_source")?,
-        routed_input_tokens: count("routed_input_tokens")?,
-        routed_output_tokens: count("routed_output_tokens")?,
-        reference_input_tokens: count("reference_input_tokens")?,
-        reference_output_tokens: count("reference_output_tokens")?,
-        judge_input_tokens: count("judge_input_tokens")?,
-        judge_output_tokens: count("judge_output_tokens")?,
-        tokens_estimated: flag("tokens_estimated"),
-        routed_cost_usd: money("routed_cost_usd")?,
-        reference_cost_usd: money("reference_cost_usd")?,
-        judge_cost_usd: money("judge_cost_usd")?,
-        shadow_cost_usd: money("shadow_cost_usd")?,
-        prompt: text(item, "prompt").map(str::to_string),
-        prompt_truncated: flag("prompt_truncated"),
-        pricing_version: req("pricing_version")?,
-        evaluator_version: req("evaluator_version")?,
+        query_id: a.req("query_id")?,
+        ts: a.req("ts")?,
+        evaluated_at: a.req("evaluated_at")?,
+        tenant: a.req("tenant")?,
+        routed_model: a.req("routed_model")?,
+        routed_tier: a.tier("routed_tier")?,
+        predicted_tier: a.tier("predicted_tier")?,
+        decided_by: a.req("decided_by")?,
+        confidence: a.float("confidence")?.unwrap_or(0.0),
+        reference_model: a.req("reference_model")?,
+        reference_tier: a.tier("reference_tier")?,
+        verdict: a.req("verdict")?,
+        method: a.req("method")?,
+        similarity: a.float("similarity")?,
+        judge_score: a.float("judge_score")?,
+        judge_model: a.opt("judge_model"),
+        routed_source: a.req("routed_source")?,
+        routed_input_tokens: a.count("routed_input_tokens")?,
+        routed_output_tokens: a.count("routed_output_tokens")?,
+        reference_input_tokens: a.count("reference_input_tokens")?,
+        reference_output_tokens: a.count("reference_output_tokens")?,
+        judge_input_tokens: a.count("judge_input_tokens")?,
+        judge_output_tokens: a.count("judge_output_tokens")?,
+        tokens_estimated: a.flag("tokens_estimated"),
+        routed_cost_usd: a.usd("routed_cost_usd")?,
+        reference_cost_usd: a.usd("reference_cost_usd")?,
+        judge_cost_usd: a.usd("judge_cost_usd")?,
+        shadow_cost_usd: a.usd("shadow_cost_usd")?,
+        prompt: a.opt("prompt"),
+        prompt_truncated: a.flag("prompt_truncated"),
+        pricing_version: a.req("pricing_version")?,
+        evaluator_version: a.req("evaluator_version")?,
     })
 }
 
@@ -442,21 +481,7 @@ pub fn eval_rollup_update(rec: &EvaluationRecord) -> UpdateParts {
 
 /// An evaluation rollup item back into a row.
 pub fn eval_rollup_row(item: &HashMap<String, AttributeValue>) -> Result<EvalRollupRow, String> {
-    let req = |k: &str| -> Result<String, String> {
-        text(item, k)
-            .map(str::to_string)
-            .ok_or_else(|| format!("no string attribute `{k}`"))
-    };
-    let count = |k: &str| -> Result<u64, String> {
-        number(item, k).map_or(Ok(0), |v| {
-            v.parse().map_err(|_| format!("`{k}` is not a count: {v}"))
-        })
-    };
-    let float = |k: &str| -> Result<f64, String> {
-        number(item, k).map_or(Ok(0.0), |v| {
-            v.parse().map_err(|_| format!("`{k}` is not a number: {v}"))
-        })
-    };
+    let a = Attrs(item);
     let mut methods = std::collections::BTreeMap::new();
     for (k, v) in item {
         if let Some(m) = k.strip_prefix("method_") {
@@ -470,26 +495,24 @@ pub fn eval_rollup_row(item: &HashMap<String, AttributeValue>) -> Result<EvalRol
     }
     Ok(EvalRollupRow {
         key: EvalRollupKey {
-            day: req("day")?,
-            tenant: req("tenant")?,
-            tier: req("tier")?.parse().map_err(|e| format!("{e}"))?,
-            model: req("model")?,
-            reference_model: req("reference_model")?,
+            day: a.req("day")?,
+            tenant: a.req("tenant")?,
+            tier: a.tier("tier")?,
+            model: a.req("model")?,
+            reference_model: a.req("reference_model")?,
         },
         counters: VerdictCounters {
-            evaluations: count("evaluations")?,
-            equivalent: count("equivalent")?,
-            worse: count("worse")?,
-            better: count("better")?,
-            similarity_sum: float("similarity_sum")?,
-            similarity_count: count("similarity_count")?,
-            judge_score_sum: float("judge_score_sum")?,
-            judge_count: count("judge_count")?,
-            shadow_cost_nanos: number(item, "shadow_cost_usd").map_or(Ok(0), |v| {
-                parse_usd_nanos(v).ok_or_else(|| format!("`shadow_cost_usd` is not USD: {v}"))
-            })?,
-            shadow_input_tokens: count("shadow_input_tokens")?,
-            shadow_output_tokens: count("shadow_output_tokens")?,
+            evaluations: a.count("evaluations")?,
+            equivalent: a.count("equivalent")?,
+            worse: a.count("worse")?,
+            better: a.count("better")?,
+            similarity_sum: a.float("similarity_sum")?.unwrap_or(0.0),
+            similarity_count: a.count("similarity_count")?,
+            judge_score_sum: a.float("judge_score_sum")?.unwrap_or(0.0),
+            judge_count: a.count("judge_count")?,
+            shadow_cost_nanos: a.nanos("shadow_cost_usd")?,
+            shadow_input_tokens: a.count("shadow_input_tokens")?,
+            shadow_output_tokens: a.count("shadow_output_tokens")?,
             methods,
         },
     })
@@ -580,43 +603,28 @@ pub async fn export_labels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shadow::evaluator::{EVALUATOR_VERSION, ROUTED_FROM_SAMPLE};
+    use crate::shadow::record::ROUTED_FROM_SAMPLE;
+    use crate::shadow::record::fixtures;
 
+    /// A judged record with every optional attribute set.
     fn record() -> EvaluationRecord {
         EvaluationRecord {
-            record: RECORD_EVALUATION.into(),
-            query_id: "q-1".into(),
-            ts: "2026-11-28T10:00:00.000Z".into(),
-            evaluated_at: "2026-11-28T10:00:03.000Z".into(),
-            tenant: "acme".into(),
-            routed_model: "deepseek/deepseek-v3".into(),
-            routed_tier: Tier::Tier1,
             predicted_tier: Tier::Tier2,
             decided_by: "rule:math".into(),
             confidence: 0.875,
-            reference_model: "openai/gpt-4o".into(),
-            reference_tier: Tier::Tier3,
-            verdict: "worse".into(),
-            method: "judge".into(),
             similarity: Some(0.5),
             judge_score: Some(0.75),
             judge_model: Some("anthropic/claude-opus-4.7".into()),
             routed_source: ROUTED_FROM_SAMPLE.into(),
-            routed_input_tokens: 10,
-            routed_output_tokens: 5,
-            reference_input_tokens: 10,
-            reference_output_tokens: 7,
             judge_input_tokens: 300,
             judge_output_tokens: 9,
             tokens_estimated: true,
             routed_cost_usd: 0.0000028,
-            reference_cost_usd: 0.000095,
             judge_cost_usd: 0.001725,
             shadow_cost_usd: 0.00182,
             prompt: Some("Q?".into()),
             prompt_truncated: true,
-            pricing_version: "2026-11-01".into(),
-            evaluator_version: EVALUATOR_VERSION.into(),
+            ..fixtures::record("worse", "judge")
         }
     }
 

@@ -249,7 +249,7 @@ impl CostRecord {
 
     /// The UTC day of the record, `YYYY-MM-DD` (the rollup it counts in).
     pub fn day(&self) -> &str {
-        self.ts.get(..10).unwrap_or(&self.ts)
+        utc_day(&self.ts)
     }
 
     /// The rollup this record adds to, on one of `shards` items (spread by query id).
@@ -353,6 +353,11 @@ impl RollupRow {
             counters: rec.counters(),
         }
     }
+}
+
+/// The UTC day of an RFC 3339 UTC timestamp, `YYYY-MM-DD` (the whole text when shorter).
+pub fn utc_day(ts: &str) -> &str {
+    ts.get(..10).unwrap_or(ts)
 }
 
 /// USD to integer nano-dollars.

@@ -132,6 +132,11 @@ pub fn parse_jsonl(text: &str, source: &str) -> Result<Vec<BenchmarkRow>, Datase
             line,
             message,
         };
+        let invalid = |message: String| DatasetError::Invalid {
+            source_name: source.to_owned(),
+            line,
+            message,
+        };
         let file: RowFile = serde_json::from_str(raw).map_err(|e| parse_err(e.to_string()))?;
         let prompt = match (&file.messages, file.prompt) {
             (Some(msgs), _) => {
@@ -139,11 +144,7 @@ pub fn parse_jsonl(text: &str, source: &str) -> Result<Vec<BenchmarkRow>, Datase
                 crate::routing::decision::routed_text_of(
                     msgs.iter().map(|m| m.role.as_str()).zip(&texts),
                 )
-                .map_err(|e| DatasetError::Invalid {
-                    source_name: source.to_owned(),
-                    line,
-                    message: e.to_string(),
-                })?
+                .map_err(|e| invalid(e.to_string()))?
             }
             (None, Some(p)) => p,
             (None, None) => {
@@ -160,11 +161,7 @@ pub fn parse_jsonl(text: &str, source: &str) -> Result<Vec<BenchmarkRow>, Datase
             kind: file.kind,
             tier: file.tier,
         };
-        validate(&row).map_err(|message| DatasetError::Invalid {
-            source_name: source.to_owned(),
-            line,
-            message,
-        })?;
+        validate(&row).map_err(invalid)?;
         rows.push(row);
     }
     Ok(rows)
@@ -198,6 +195,16 @@ mod tests {
     const GOOD: &str = r#"{"id": "q1", "prompt": "What is 2+2?", "task": "math", "scores": {"small": 1.0, "large": 1.0}, "costs_usd": {"small": 0.0001, "large": 0.002}}
 {"id": "q2", "prompt": "Prove Fermat's last theorem.", "task": "math", "scores": {"small": 0, "large": 0.5}, "costs_usd": {"small": 0.0003, "large": 0.01}}
 "#;
+
+    /// The error of `text`, which must be an invalid row at `line`.
+    fn invalid_at(text: &str, source: &str, line: usize) -> DatasetError {
+        let err = parse_jsonl(text, source).unwrap_err();
+        assert!(
+            matches!(&err, DatasetError::Invalid { line: l, .. } if *l == line),
+            "{err:?}"
+        );
+        err
+    }
 
     #[test]
     fn parses_a_good_file() {
@@ -271,31 +278,19 @@ mod tests {
     fn out_of_range_score_is_rejected_naming_model_and_line() {
         let text = "{\"id\": \"a\", \"prompt\": \"p\", \"scores\": {\"m\": 1}}\n\
                     {\"id\": \"b\", \"prompt\": \"p\", \"scores\": {\"ok\": 0.5, \"big-model\": 1.5}}\n";
-        let err = parse_jsonl(text, "bench.jsonl").unwrap_err();
-        assert!(
-            matches!(err, DatasetError::Invalid { line: 2, .. }),
-            "{err:?}"
-        );
+        let err = invalid_at(text, "bench.jsonl", 2);
         let msg = err.to_string();
         assert!(msg.starts_with("bench.jsonl:2:"), "{msg}");
         assert!(msg.contains("big-model"), "{msg}");
 
         let negative = "{\"id\": \"a\", \"prompt\": \"p\", \"scores\": {\"m\": -0.1}}";
-        let err = parse_jsonl(negative, "n").unwrap_err();
-        assert!(
-            matches!(err, DatasetError::Invalid { line: 1, .. }),
-            "{err:?}"
-        );
+        invalid_at(negative, "n", 1);
     }
 
     #[test]
     fn negative_cost_is_rejected() {
         let text = "{\"id\": \"a\", \"prompt\": \"p\", \"scores\": {\"m\": 1}, \"costs_usd\": {\"m\": -1}}";
-        let err = parse_jsonl(text, "c").unwrap_err();
-        assert!(
-            matches!(err, DatasetError::Invalid { line: 1, .. }),
-            "{err:?}"
-        );
+        let err = invalid_at(text, "c", 1);
         assert!(err.to_string().contains("\"m\""), "{err}");
     }
 
@@ -336,14 +331,10 @@ mod tests {
         assert!(rows[0].scores.is_empty());
         assert_eq!(rows[1].tier, Some(Tier::Tier3));
         // A conversation without a user turn is an error naming the line.
-        let err = parse_jsonl(
+        invalid_at(
             r#"{"id": "c", "messages": [{"role": "system", "content": "x"}]}"#,
             "asks",
-        )
-        .unwrap_err();
-        assert!(
-            matches!(err, DatasetError::Invalid { line: 1, .. }),
-            "{err:?}"
+            1,
         );
     }
 }

@@ -15,15 +15,15 @@ use crate::offline::scores::{
 use crate::routing::decision::{RouteError, Router, TierChoice};
 use crate::routing::pool::{PoolConfig, Tier};
 
-/// Errors of an evaluation run.
+/// Errors of a `tierwise eval` run.
 #[derive(Debug, thiserror::Error)]
-pub enum EvaluateError {
+pub enum ReplayError {
     #[error("prompt {id}: {source}")]
     Route { id: String, source: RouteError },
     #[error("no prompt of the data has scores for both {0} and {1}")]
     NoRows(String, String),
     #[error(transparent)]
-    Metrics(#[from] crate::offline::scores::EvalError),
+    Metrics(#[from] crate::offline::scores::ScoresError),
     #[error("--tiers: {0}")]
     Tiers(String),
 }
@@ -34,11 +34,11 @@ pub fn route_all(
     rows: &[&BenchmarkRow],
     threshold: f64,
     threads: usize,
-) -> Result<Vec<TierChoice>, EvaluateError> {
+) -> Result<Vec<TierChoice>, ReplayError> {
     crate::offline::parallel::try_map(rows, threads, |r| {
         router
             .choose_tier(&r.prompt, threshold)
-            .map_err(|source| EvaluateError::Route {
+            .map_err(|source| ReplayError::Route {
                 id: r.id.clone(),
                 source,
             })
@@ -69,13 +69,13 @@ pub fn weak_strong(
     strong: &str,
     threshold: f64,
     threads: usize,
-) -> Result<WeakStrongReport, EvaluateError> {
+) -> Result<WeakStrongReport, ReplayError> {
     let usable: Vec<&BenchmarkRow> = rows
         .iter()
         .filter(|r| r.score(weak).is_some() && r.score(strong).is_some())
         .collect();
     if usable.is_empty() {
-        return Err(EvaluateError::NoRows(weak.into(), strong.into()));
+        return Err(ReplayError::NoRows(weak.into(), strong.into()));
     }
     let choices = route_all(router, &usable, threshold, threads)?;
     let w: Vec<f64> = usable
@@ -108,26 +108,26 @@ pub fn weak_strong(
 }
 
 /// Parses `tier1=MODEL,tier2=MODEL,tier3=MODEL`.
-pub fn parse_tier_map(spec: &str) -> Result<BTreeMap<Tier, String>, EvaluateError> {
+pub fn parse_tier_map(spec: &str) -> Result<BTreeMap<Tier, String>, ReplayError> {
     let mut map = BTreeMap::new();
     for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
         let (tier, model) = part
             .split_once('=')
-            .ok_or_else(|| EvaluateError::Tiers(format!("`{part}` is not TIER=MODEL")))?;
+            .ok_or_else(|| ReplayError::Tiers(format!("`{part}` is not TIER=MODEL")))?;
         let tier: Tier = tier
             .trim()
             .parse()
-            .map_err(|e| EvaluateError::Tiers(format!("{e}")))?;
+            .map_err(|e| ReplayError::Tiers(format!("{e}")))?;
         if model.trim().is_empty() {
-            return Err(EvaluateError::Tiers(format!("no model for {tier}")));
+            return Err(ReplayError::Tiers(format!("no model for {tier}")));
         }
         if map.insert(tier, model.trim().to_string()).is_some() {
-            return Err(EvaluateError::Tiers(format!("{tier} given twice")));
+            return Err(ReplayError::Tiers(format!("{tier} given twice")));
         }
     }
     for t in Tier::ALL {
         if !map.contains_key(&t) {
-            return Err(EvaluateError::Tiers(format!("no model for {t}")));
+            return Err(ReplayError::Tiers(format!("no model for {t}")));
         }
     }
     Ok(map)
@@ -159,14 +159,14 @@ pub fn tiers(
     map: &BTreeMap<Tier, String>,
     threshold: f64,
     threads: usize,
-) -> Result<TiersReport, EvaluateError> {
+) -> Result<TiersReport, ReplayError> {
     let strongest = &map[&Tier::Tier3];
     let usable: Vec<&BenchmarkRow> = rows
         .iter()
         .filter(|r| map.values().all(|m| r.score(m).is_some()))
         .collect();
     if usable.is_empty() {
-        return Err(EvaluateError::NoRows(
+        return Err(ReplayError::NoRows(
             map[&Tier::Tier1].clone(),
             strongest.clone(),
         ));
@@ -266,10 +266,10 @@ pub fn kinds(
     rows: &[BenchmarkRow],
     threshold: f64,
     threads: usize,
-) -> Result<KindsEvalReport, EvaluateError> {
+) -> Result<KindsEvalReport, ReplayError> {
     let usable: Vec<&BenchmarkRow> = rows.iter().filter(|r| r.tier.is_some()).collect();
     if usable.is_empty() {
-        return Err(EvaluateError::Tiers(
+        return Err(ReplayError::Tiers(
             "no row has a `tier` label: give --weak/--strong or --tiers for outcome data".into(),
         ));
     }
@@ -345,19 +345,10 @@ mod tests {
     fn tier_map_parsing() {
         let m = parse_tier_map("tier1=a,tier2=b, tier3=c").unwrap();
         assert_eq!(m[&Tier::Tier2], "b");
-        assert!(
-            parse_tier_map("tier1=a,tier2=b")
-                .unwrap_err()
-                .to_string()
-                .contains("tier3")
-        );
+        let error = |spec: &str| parse_tier_map(spec).unwrap_err().to_string();
+        assert!(error("tier1=a,tier2=b").contains("tier3"));
         assert!(parse_tier_map("tier1=a,tier1=b,tier3=c").is_err());
-        assert!(
-            parse_tier_map("tier9=a")
-                .unwrap_err()
-                .to_string()
-                .contains("tier9")
-        );
+        assert!(error("tier9=a").contains("tier9"));
         assert!(parse_tier_map("tier1").is_err());
     }
 }

@@ -64,7 +64,7 @@ pub struct RouterMetrics {
 
 /// Why routing metrics could not be computed.
 #[derive(Debug, Clone, PartialEq, Error)]
-pub enum EvalError {
+pub enum ScoresError {
     /// There are no prompts.
     #[error("no prompts to evaluate")]
     Empty,
@@ -142,33 +142,61 @@ pub fn routellm_metrics(
     scores: &[f64],
     weak: &[f64],
     strong: &[f64],
-) -> Result<RouterMetrics, EvalError> {
+) -> Result<RouterMetrics, ScoresError> {
+    check_inputs(scores, weak, strong)?;
+    let weak_acc = mean_pct(weak);
+    let strong_acc = mean_pct(strong);
+    let mut points = curve(scores, weak, strong);
+    sort_points(&mut points);
+    // The points span x = pct/100 over exactly [0, 1] (first edge = min routes everything to
+    // strong, last edge with `>` routes nothing), so the baselines' areas are their accuracies.
+    let area = auc(&points);
+    let apgr = if (strong_acc - weak_acc).abs() <= APGR_MIN_GAP {
+        None
+    } else {
+        Some((area - weak_acc) / (strong_acc - weak_acc))
+    };
+    Ok(RouterMetrics {
+        n: scores.len(),
+        weak_acc,
+        strong_acc,
+        apgr,
+        cpt50_pct: cpt(&points, weak_acc, strong_acc, 0.5),
+        cpt80_pct: cpt(&points, weak_acc, strong_acc, 0.8),
+        points,
+    })
+}
+
+/// One entry per prompt in each input, at least one prompt, every value finite.
+fn check_inputs(scores: &[f64], weak: &[f64], strong: &[f64]) -> Result<(), ScoresError> {
     if scores.len() != weak.len() || scores.len() != strong.len() {
-        return Err(EvalError::LengthMismatch {
+        return Err(ScoresError::LengthMismatch {
             scores: scores.len(),
             weak: weak.len(),
             strong: strong.len(),
         });
     }
     if scores.is_empty() {
-        return Err(EvalError::Empty);
+        return Err(ScoresError::Empty);
     }
     for (input, values) in [("score", scores), ("weak", weak), ("strong", strong)] {
         if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(EvalError::NonFinite {
+            return Err(ScoresError::NonFinite {
                 input,
                 index,
                 value,
             });
         }
     }
+    Ok(())
+}
 
+/// The router's points, one a threshold edge (unsorted).
+fn curve(scores: &[f64], weak: &[f64], strong: &[f64]) -> Vec<RoutePoint> {
     let n = scores.len();
-    let weak_acc = mean_pct(weak);
-    let strong_acc = mean_pct(strong);
     let edges = quantile_edges(scores, NUM_BINS);
     let last = edges.len() - 1;
-    let mut points: Vec<RoutePoint> = edges
+    edges
         .iter()
         .enumerate()
         .map(|(k, &t)| {
@@ -188,26 +216,7 @@ pub fn routellm_metrics(
                 accuracy: 100.0 * total / n as f64,
             }
         })
-        .collect();
-    sort_points(&mut points);
-
-    // The points span x = pct/100 over exactly [0, 1] (first edge = min routes everything to
-    // strong, last edge with `>` routes nothing), so the baselines' areas are their accuracies.
-    let area = auc(&points);
-    let apgr = if (strong_acc - weak_acc).abs() <= APGR_MIN_GAP {
-        None
-    } else {
-        Some((area - weak_acc) / (strong_acc - weak_acc))
-    };
-    Ok(RouterMetrics {
-        n,
-        weak_acc,
-        strong_acc,
-        apgr,
-        cpt50_pct: cpt(&points, weak_acc, strong_acc, 0.5),
-        cpt80_pct: cpt(&points, weak_acc, strong_acc, 0.8),
-        points,
-    })
+        .collect()
 }
 
 /// `100 * mean(values)`, 0 for no values.
@@ -443,6 +452,14 @@ mod tests {
         (a - b).abs() < EPS
     }
 
+    /// Asserts the APGR, CPT(50%) and CPT(80%) of `m`.
+    fn assert_metrics(m: &RouterMetrics, apgr: f64, cpt50: f64, cpt80: f64) {
+        let got = m.apgr.unwrap();
+        assert!(close(got, apgr), "{got}");
+        assert!(close(m.cpt50_pct.unwrap(), cpt50), "{m:?}");
+        assert!(close(m.cpt80_pct.unwrap(), cpt80), "{m:?}");
+    }
+
     fn pt(pct_strong: f64, accuracy: f64) -> RoutePoint {
         RoutePoint {
             pct_strong,
@@ -525,12 +542,9 @@ mod tests {
                 m.points
             );
         }
-        let apgr = m.apgr.unwrap();
-        assert!(close(apgr, 0.75), "{apgr}");
         // CPT50: target 75, first reached at (25, 75) after (0, 50): 0 + 25/25 * 25 = 25.
-        assert!(close(m.cpt50_pct.unwrap(), 25.0), "{m:?}");
         // CPT80: target 90, reached at (50, 100) after (25, 75): 25 + 15/25 * 25 = 40.
-        assert!(close(m.cpt80_pct.unwrap(), 40.0), "{m:?}");
+        assert_metrics(&m, 0.75, 25.0, 40.0);
     }
 
     #[test]
@@ -548,12 +562,9 @@ mod tests {
         let weak = [1.0, 1.0, 0.0, 0.0];
         let strong = [1.0; 4];
         let m = routellm_metrics(&scores, &weak, &strong).unwrap();
-        let apgr = m.apgr.unwrap();
-        assert!(close(apgr, 0.25), "{apgr}");
         // CPT50: target 75, first reached at (75, 75) after (50, 50): 50 + 25/25 * 25 = 75.
-        assert!(close(m.cpt50_pct.unwrap(), 75.0), "{m:?}");
         // CPT80: target 90, reached at (100, 100) after (75, 75): 75 + 15/25 * 25 = 90.
-        assert!(close(m.cpt80_pct.unwrap(), 90.0), "{m:?}");
+        assert_metrics(&m, 0.25, 75.0, 90.0);
     }
 
     #[test]
@@ -594,7 +605,7 @@ mod tests {
     fn bad_inputs_are_errors() {
         assert_eq!(
             routellm_metrics(&[0.1, 0.2], &[1.0], &[1.0, 0.0]).unwrap_err(),
-            EvalError::LengthMismatch {
+            ScoresError::LengthMismatch {
                 scores: 2,
                 weak: 1,
                 strong: 2
@@ -602,15 +613,15 @@ mod tests {
         );
         assert!(matches!(
             routellm_metrics(&[0.1], &[1.0], &[]),
-            Err(EvalError::LengthMismatch { .. })
+            Err(ScoresError::LengthMismatch { .. })
         ));
         assert_eq!(
             routellm_metrics(&[], &[], &[]).unwrap_err(),
-            EvalError::Empty
+            ScoresError::Empty
         );
         assert!(matches!(
             routellm_metrics(&[0.1, f64::NAN], &[1.0, 0.0], &[1.0, 1.0]),
-            Err(EvalError::NonFinite {
+            Err(ScoresError::NonFinite {
                 input: "score",
                 index: 1,
                 ..
@@ -618,7 +629,7 @@ mod tests {
         ));
         assert!(matches!(
             routellm_metrics(&[0.1, 0.2], &[1.0, 0.0], &[f64::INFINITY, 1.0]),
-            Err(EvalError::NonFinite {
+            Err(ScoresError::NonFinite {
                 input: "strong",
                 index: 0,
                 ..

@@ -181,17 +181,57 @@ pub fn train(
         let (section, report, rows) = train_kinds(embedder, exemplars, opts)?;
         (section, Some(report), rows)
     };
-    // Difficulty is centred on the everyday asks (a typical ask gets no shift) and scaled by
-    // its spread there, so `difficulty_weight` is in logits per standard deviation.
-    art.kinds = None;
-    art.format = crate::routing::classifier::FORMAT_V1.into();
-    let difficulty_only = TierClassifier::from_artifact(art.clone())?;
     // The reference rows: the asks when given, else the outcome rows (featurised once).
     let reference = if kind_rows.is_empty() {
         data_rows
     } else {
         kind_rows
     };
+    let scale = scale_kinds(&mut art, &mut section, &reference, opts)?;
+    art.kinds = Some(section);
+    art.format = FORMAT_V2.into();
+    let report = TrainReport {
+        difficulty: difficulty_report,
+        kinds: kinds_report,
+        difficulty_weight_per_sd: opts.difficulty_weight,
+        difficulty_center: scale.difficulty_center,
+        difficulty_sd: scale.difficulty_sd,
+        length_weight_per_sd: opts.length_weight,
+        length_center: scale.length_center,
+        length_sd: scale.length_sd,
+    };
+    let mut training = serde_json::to_value(&report).unwrap_or_default();
+    if let (None, Some(map)) = (&report.difficulty, training.as_object_mut()) {
+        // The difficulty head comes from the base artifact: keep its provenance.
+        map.insert("base".into(), opts.base.training.clone());
+    }
+    art.training = training;
+    // The artifact must load as the router will load it.
+    TierClassifier::from_artifact(art.clone())?;
+    Ok((art, report))
+}
+
+/// Where the reference rows put difficulty and length.
+struct Scale {
+    difficulty_center: f64,
+    difficulty_sd: f64,
+    length_center: f64,
+    length_sd: f64,
+}
+
+/// Sets the difficulty and length shifts of `section` from the `reference` rows: difficulty
+/// is centred on them (a typical ask gets no shift) and scaled by its spread there, so
+/// `difficulty_weight` is in logits per standard deviation. Leaves `art` without kinds, as a
+/// difficulty-only (v1) artifact.
+fn scale_kinds(
+    art: &mut Artifact,
+    section: &mut KindSection,
+    reference: &[Vec<f32>],
+    opts: &TrainOptions,
+) -> Result<Scale, TrainError> {
+    art.kinds = None;
+    art.format = crate::routing::classifier::FORMAT_V1.into();
+    let difficulty_only = TierClassifier::from_artifact(art.clone())?;
     let (center, sd) = median_and_sd(
         reference
             .iter()
@@ -210,27 +250,12 @@ pub fn train(
     // In difficulty's raw units: `length_weight` sds of length count as that many sds of
     // difficulty.
     section.length_weight = opts.length_weight * sd / length_sd;
-    art.kinds = Some(section);
-    art.format = FORMAT_V2.into();
-    let report = TrainReport {
-        difficulty: difficulty_report,
-        kinds: kinds_report,
-        difficulty_weight_per_sd: opts.difficulty_weight,
+    Ok(Scale {
         difficulty_center: center,
         difficulty_sd: sd,
-        length_weight_per_sd: opts.length_weight,
         length_center,
         length_sd,
-    };
-    let mut training = serde_json::to_value(&report).unwrap_or_default();
-    if let (None, Some(map)) = (&report.difficulty, training.as_object_mut()) {
-        // The difficulty head comes from the base artifact: keep its provenance.
-        map.insert("base".into(), opts.base.training.clone());
-    }
-    art.training = training;
-    // The artifact must load as the router will load it.
-    TierClassifier::from_artifact(art.clone())?;
-    Ok((art, report))
+    })
 }
 
 /// The median and the standard deviation (at least 1e-6) of `values`.
@@ -250,41 +275,56 @@ type DifficultyOut = (
     Vec<Vec<f32>>,
 );
 
-fn train_difficulty(
-    embedder: &Embedder,
-    data: &[(String, Vec<BenchmarkRow>)],
+/// A row's difficulty label: (difficulty, tier1 wrong, tier2 wrong, weight).
+type DifficultyLabel = (f64, Option<f64>, Option<f64>, f64);
+
+/// The outcome rows that score a model of known tier, with their labels.
+struct DifficultyLabels<'a> {
+    rows: Vec<&'a BenchmarkRow>,
+    labels: Vec<DifficultyLabel>,
+    model_tiers: BTreeMap<String, Tier>,
+    untiered: std::collections::BTreeSet<String>,
+    /// Rows without a score of a model of known tier.
+    skipped: usize,
+}
+
+/// Labels each outcome row with 1 - the mean score of its tiered models (and per tier), each
+/// file carrying equal total weight.
+fn difficulty_labels<'a>(
+    data: &'a [(String, Vec<BenchmarkRow>)],
     opts: &TrainOptions,
-) -> Result<DifficultyOut, TrainError> {
-    let mut model_tiers = BTreeMap::new();
-    let mut untiered = std::collections::BTreeSet::new();
-    let mut rows: Vec<&BenchmarkRow> = Vec::new();
-    // (difficulty, tier1 wrong, tier2 wrong, weight)
-    let mut labels: Vec<(f64, Option<f64>, Option<f64>, f64)> = Vec::new();
-    let mut skipped = 0;
+) -> DifficultyLabels<'a> {
+    let mut out = DifficultyLabels {
+        rows: Vec::new(),
+        labels: Vec::new(),
+        model_tiers: BTreeMap::new(),
+        untiered: std::collections::BTreeSet::new(),
+        skipped: 0,
+    };
     for (_, file_rows) in data {
-        let start = rows.len();
+        let start = out.rows.len();
         for r in file_rows {
             let mut all = Vec::new();
             let mut by_tier: [Vec<f64>; 3] = Default::default();
             for (m, s) in &r.scores {
                 match model_tier(opts.pool, &opts.prices, m) {
                     Some(t) => {
-                        model_tiers.insert(m.clone(), t);
+                        out.model_tiers.insert(m.clone(), t);
                         all.push(*s);
                         by_tier[t.index()].push(*s);
                     }
                     None => {
-                        untiered.insert(m.clone());
+                        out.untiered.insert(m.clone());
                     }
                 }
             }
             if all.is_empty() {
-                skipped += 1;
+                out.skipped += 1;
                 continue;
             }
             let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-            rows.push(r);
-            labels.push((
+            out.rows.push(r);
+            out.labels.push((
                 1.0 - mean(&all).unwrap_or(0.0),
                 mean(&by_tier[0]).map(|m| 1.0 - m),
                 mean(&by_tier[1]).map(|m| 1.0 - m),
@@ -292,11 +332,26 @@ fn train_difficulty(
             ));
         }
         // Each file carries equal total weight.
-        let n = (rows.len() - start).max(1) as f64;
-        for l in &mut labels[start..] {
+        let n = (out.rows.len() - start).max(1) as f64;
+        for l in &mut out.labels[start..] {
             l.3 = 1000.0 / n;
         }
     }
+    out
+}
+
+fn train_difficulty(
+    embedder: &Embedder,
+    data: &[(String, Vec<BenchmarkRow>)],
+    opts: &TrainOptions,
+) -> Result<DifficultyOut, TrainError> {
+    let DifficultyLabels {
+        rows,
+        labels,
+        model_tiers,
+        untiered,
+        skipped,
+    } = difficulty_labels(data, opts);
     if rows.is_empty() {
         return Err(TrainError::Input(format!(
             "no --data row has a score of a model with a known tier (models without one: {}); \
@@ -330,7 +385,31 @@ fn train_difficulty(
             ..FitOptions::default()
         },
     )?;
-    // Platt calibrations of the raw score onto "tier1 wrong" / "tier2 wrong", on held-out rows.
+    let (cal, ece) = calibrate(&head, &x, &val, &labels);
+    Ok((
+        head,
+        cal,
+        DifficultyReport {
+            files: data.iter().map(|(f, _)| f.clone()).collect(),
+            rows: rows.len(),
+            rows_without_tiered_model: skipped,
+            model_tiers,
+            models_without_tier: untiered.into_iter().collect(),
+            validation_rows: val.len(),
+            validation_ece_tier1_wrong: ece,
+        },
+        x,
+    ))
+}
+
+/// Platt calibrations of the raw score onto "tier1 wrong" / "tier2 wrong" on the held-out
+/// rows `val`, and the expected calibration error of the first.
+fn calibrate(
+    head: &LinearHead,
+    x: &[Vec<f32>],
+    val: &[usize],
+    labels: &[DifficultyLabel],
+) -> (BTreeMap<String, Calibration>, f64) {
     let raw = |i: usize| head.logits(&x[i])[0];
     let mut cal = BTreeMap::new();
     let mut ece = 0.0;
@@ -350,20 +429,7 @@ fn train_difficulty(
         }
         cal.insert(name.to_string(), c);
     }
-    Ok((
-        head,
-        cal,
-        DifficultyReport {
-            files: data.iter().map(|(f, _)| f.clone()).collect(),
-            rows: rows.len(),
-            rows_without_tiered_model: skipped,
-            model_tiers,
-            models_without_tier: untiered.into_iter().collect(),
-            validation_rows: val.len(),
-            validation_ece_tier1_wrong: ece,
-        },
-        x,
-    ))
+    (cal, ece)
 }
 
 /// Platt scaling `sigmoid(a * raw + b)` fitted to soft labels (weighted logistic regression
@@ -389,15 +455,14 @@ fn platt(pts: &[(f64, f64, f64)]) -> Calibration {
 
 type KindsOut = (KindSection, KindsReport, Vec<Vec<f32>>);
 
-fn train_kinds(
-    embedder: &Embedder,
-    exemplars: &[(String, Vec<BenchmarkRow>)],
-    opts: &TrainOptions,
-) -> Result<KindsOut, TrainError> {
-    let rows: Vec<&BenchmarkRow> = exemplars.iter().flat_map(|(_, r)| r.iter()).collect();
+/// Each exemplar kind's tier, and each kind's row count.
+type KindTiersAndCounts = (BTreeMap<String, Tier>, BTreeMap<String, usize>);
+
+/// Each exemplar kind's tier (one per kind) and row count; at least two kinds.
+fn kind_tiers_and_counts(rows: &[&BenchmarkRow]) -> Result<KindTiersAndCounts, TrainError> {
     let mut default_tiers: BTreeMap<String, Tier> = BTreeMap::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for r in &rows {
+    for r in rows {
         let (Some(kind), Some(tier)) = (&r.kind, r.tier) else {
             return Err(TrainError::Input(format!(
                 "exemplar {} needs `kind` and `tier`",
@@ -418,6 +483,39 @@ fn train_kinds(
             "--exemplars need at least two task kinds".into(),
         ));
     }
+    Ok((default_tiers, counts))
+}
+
+/// How many of the validation rows (`logits`, true kinds `vy`) get their kind right, and how
+/// many land on their kind's tier (`tiers`).
+fn validation_hits(
+    logits: &[Vec<f64>],
+    vy: &[usize],
+    names: &[String],
+    tiers: &BTreeMap<String, Tier>,
+) -> (usize, usize) {
+    let argmax = |v: &[f64]| {
+        v.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i)
+    };
+    let (mut kind_ok, mut tier_ok) = (0usize, 0usize);
+    for (l, c) in logits.iter().zip(vy) {
+        let guess = argmax(l);
+        kind_ok += usize::from(guess == *c);
+        tier_ok += usize::from(tiers[&names[guess]] == tiers[&names[*c]]);
+    }
+    (kind_ok, tier_ok)
+}
+
+fn train_kinds(
+    embedder: &Embedder,
+    exemplars: &[(String, Vec<BenchmarkRow>)],
+    opts: &TrainOptions,
+) -> Result<KindsOut, TrainError> {
+    let rows: Vec<&BenchmarkRow> = exemplars.iter().flat_map(|(_, r)| r.iter()).collect();
+    let (default_tiers, counts) = kind_tiers_and_counts(&rows)?;
     let names: Vec<String> = counts.keys().cloned().collect();
     let index = |k: &str| names.iter().position(|n| n == k).unwrap_or(0);
     // The pool's table, as the router will apply it (names it does not know are refused there).
@@ -460,18 +558,7 @@ fn train_kinds(
         heads::fit_temperature(&logits, &vy, &vw)
     };
     head.temperature = temperature as f32;
-    let argmax = |v: &[f64]| {
-        v.iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(i, _)| i)
-    };
-    let (mut kind_ok, mut tier_ok) = (0usize, 0usize);
-    for (l, c) in logits.iter().zip(&vy) {
-        let guess = argmax(l);
-        kind_ok += usize::from(guess == *c);
-        tier_ok += usize::from(tiers[&names[guess]] == tiers[&names[*c]]);
-    }
+    let (kind_ok, tier_ok) = validation_hits(&logits, &vy, &names, &tiers);
     let nv = vy.len().max(1) as f64;
     let report = KindsReport {
         files: exemplars.iter().map(|(f, _)| f.clone()).collect(),

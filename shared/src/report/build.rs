@@ -35,8 +35,8 @@ pub struct ReportBuilder {
     total: Counters,
     rows_read: u64,
     /// Verdict counters: all, and per tier.
-    verdicts: crate::shadow::evaluator::VerdictCounters,
-    tier_verdicts: [crate::shadow::evaluator::VerdictCounters; 3],
+    verdicts: crate::shadow::rollup::VerdictCounters,
+    tier_verdicts: [crate::shadow::rollup::VerdictCounters; 3],
 }
 
 impl ReportBuilder {
@@ -61,7 +61,7 @@ impl ReportBuilder {
     }
 
     /// Adds an evaluator verdict rollup row (same day and tenant filters as [`Self::add`]).
-    pub fn add_evaluations(&mut self, row: &crate::shadow::evaluator::EvalRollupRow) {
+    pub fn add_evaluations(&mut self, row: &crate::shadow::rollup::EvalRollupRow) {
         if self.tenant.as_ref().is_some_and(|t| *t != row.key.tenant) {
             return;
         }

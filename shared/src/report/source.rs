@@ -8,7 +8,7 @@ use std::future::Future;
 use super::{Report, ReportBuilder, ReportParams};
 use crate::ledger::records::RollupRow;
 use crate::ledger::store::StoreError;
-use crate::shadow::evaluator::EvalRollupRow;
+use crate::shadow::rollup::EvalRollupRow;
 
 /// The rollup rows of some days: the cost rollups and the evaluator's verdict rollups.
 #[derive(Debug, Clone, Default, PartialEq)]

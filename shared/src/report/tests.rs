@@ -8,7 +8,7 @@ use crate::ledger::records::{
     CostRecord, Counters, LATENCY_BOUNDS_MS, LATENCY_BUCKETS, RecordStatus, RollupRow,
 };
 use crate::routing::pool::Tier;
-use crate::shadow::evaluator::{EvalRollupKey, EvalRollupRow, VerdictCounters};
+use crate::shadow::rollup::{EvalRollupKey, EvalRollupRow, VerdictCounters};
 
 fn params(from: &str, to: &str, tenant: Option<&str>, group_by: Option<&str>) -> ReportParams {
     ReportParams::parse(Some(from), Some(to), tenant, group_by).unwrap()
