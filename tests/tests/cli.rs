@@ -429,7 +429,7 @@ fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::ledger::records::
         predicted_tier: tier,
         confidence: 0.9,
         escalated: i.is_multiple_of(5),
-        decided_by: "classifier".into(),
+        decided_by: tierwise::routing::decision::DecidedBy::Classifier,
         task_kind: None,
         input_tokens: 50,
         output_tokens: 300,

@@ -69,7 +69,7 @@ fn records() -> Vec<CostRecord> {
         predicted_tier: Tier::Tier1,
         confidence: 0.93,
         escalated: false,
-        decided_by: "rule:greeting".into(),
+        decided_by: tierwise::routing::decision::DecidedBy::rule("greeting"),
         task_kind: None,
         input_tokens: 12,
         output_tokens: 40,
@@ -108,7 +108,7 @@ fn records() -> Vec<CostRecord> {
             r.shadow = i.is_multiple_of(5);
             if i.is_multiple_of(7) {
                 r.tenant = "Zürich \"AG\" \\ team\n2".into();
-                r.decided_by = "classifier".into();
+                r.decided_by = tierwise::routing::decision::DecidedBy::Classifier;
             }
             r
         })

@@ -9,9 +9,15 @@
 use std::sync::OnceLock;
 
 use tierwise::routing::decision::{
-    AllHealthy, Decision, HealthView, RouteError, RouteRequest, Router,
+    AllHealthy, DecidedBy, Decision, HealthView, RouteError, RouteRequest, Router,
 };
 use tierwise::routing::pool::{PoolConfig, Tier};
+use tierwise::serve::errors::ApiError;
+
+/// The HTTP status a routing error is answered with.
+fn status(e: &RouteError) -> u16 {
+    ApiError::from(e).status
+}
 
 /// A query no shipped rule decides or bounds (no greeting, no lookup prefix, no code, short).
 const PLAIN: &str = "Explain the trade-offs between optimistic and pessimistic locking in a \
@@ -184,7 +190,7 @@ fn tenant_is_carried_through() {
 #[test]
 fn greeting_is_decided_by_the_greeting_rule() {
     let d = decide("hello!");
-    assert_eq!(d.decided_by, "rule:greeting");
+    assert_eq!(d.decided_by, DecidedBy::rule("greeting"));
     assert_eq!(d.tier, Tier::Tier1);
     assert_eq!(d.predicted_tier, Tier::Tier1);
     assert!(!d.escalated);
@@ -199,7 +205,7 @@ fn code_fence_is_at_least_tier2() {
 #[test]
 fn plain_query_is_decided_by_the_classifier() {
     let d = decide(PLAIN);
-    assert_eq!(d.decided_by, "classifier", "{d:?}");
+    assert_eq!(d.decided_by, DecidedBy::Classifier, "{d:?}");
 }
 
 #[test]
@@ -254,7 +260,7 @@ fn min_tier_above_max_tier_is_a_400() {
         ..RouteRequest::query(PLAIN)
     };
     let err = route_err(&req);
-    assert_eq!(err.status(), 400, "{err:?}");
+    assert_eq!(status(&err), 400, "{err:?}");
     assert!(!err.is_retryable());
 }
 
@@ -267,7 +273,7 @@ fn require_confidence_one_escalates_classifier_decisions() {
             ..RouteRequest::query(query)
         };
         let d = route(&req).unwrap();
-        if d.decided_by != "classifier" {
+        if d.decided_by != DecidedBy::Classifier {
             continue;
         }
         classifier_decided += 1;
@@ -298,7 +304,7 @@ fn require_confidence_zero_never_escalates() {
         };
         let d = route(&req).unwrap();
         assert!(!d.escalated, "{query:?}: {d:?}");
-        if d.decided_by == "classifier" {
+        if d.decided_by == DecidedBy::Classifier {
             assert_eq!(d.tier, d.predicted_tier, "{query:?}: {d:?}");
         }
     }
@@ -312,7 +318,7 @@ fn require_confidence_out_of_range_is_a_400() {
             ..RouteRequest::query(PLAIN)
         };
         let err = route_err(&req);
-        assert_eq!(err.status(), 400, "require_confidence {bad}: {err:?}");
+        assert_eq!(status(&err), 400, "require_confidence {bad}: {err:?}");
         assert!(matches!(err, RouteError::InvalidRequest(_)), "{err:?}");
     }
 }
@@ -346,7 +352,7 @@ fn empty_or_ambiguous_requests_are_400() {
     ];
     for (what, req) in cases {
         let err = route_err(&req);
-        assert_eq!(err.status(), 400, "{what}: {err:?}");
+        assert_eq!(status(&err), 400, "{what}: {err:?}");
         assert!(
             matches!(err, RouteError::InvalidRequest(_)),
             "{what}: {err:?}"
@@ -390,7 +396,10 @@ fn messages_route_on_the_last_user_turn_and_count_all_tokens() {
         {"role": "user", "content": "hello!"},
         {"role": "assistant", "content": "Hi there."}
     ]}));
-    assert_eq!(route(&trailing).unwrap().decided_by, "rule:greeting");
+    assert_eq!(
+        route(&trailing).unwrap().decided_by,
+        DecidedBy::rule("greeting")
+    );
 }
 
 #[test]
@@ -409,7 +418,10 @@ fn content_parts_are_read() {
     let greeting = request_json(serde_json::json!({"messages": [
         {"role": "user", "content": [{"type": "text", "text": "hello!"}]}
     ]}));
-    assert_eq!(route(&greeting).unwrap().decided_by, "rule:greeting");
+    assert_eq!(
+        route(&greeting).unwrap().decided_by,
+        DecidedBy::rule("greeting")
+    );
 }
 
 #[test]
@@ -434,14 +446,14 @@ fn query_over_one_mib_is_a_413() {
     let query = "a ".repeat(tierwise::routing::decision::MAX_QUERY_BYTES / 2 + 1);
     assert!(query.len() > tierwise::routing::decision::MAX_QUERY_BYTES);
     let err = route_err(&RouteRequest::query(query.clone()));
-    assert_eq!(err.status(), 413, "{err:?}");
+    assert_eq!(status(&err), 413, "{err:?}");
     assert!(matches!(err, RouteError::TooLarge(_)), "{err:?}");
 
     let req = request_json(serde_json::json!({"messages": [
         {"role": "system", "content": query},
         {"role": "user", "content": "hello!"}
     ]}));
-    assert_eq!(route_err(&req).status(), 413);
+    assert_eq!(status(&route_err(&req)), 413);
 }
 
 #[test]
@@ -476,7 +488,7 @@ fn every_model_unhealthy_is_a_retryable_503() {
     let err = router()
         .route(&RouteRequest::query(PLAIN), &Unhealthy(all))
         .unwrap_err();
-    assert_eq!(err.status(), 503, "{err:?}");
+    assert_eq!(status(&err), 503, "{err:?}");
     assert!(err.is_retryable());
     assert!(matches!(err, RouteError::NoHealthyModel { .. }), "{err:?}");
 }
@@ -552,7 +564,7 @@ fn query_longer_than_every_context_window_is_a_413() {
     let err = router
         .route(&RouteRequest::query(two_thousand_words()), &AllHealthy)
         .unwrap_err();
-    assert_eq!(err.status(), 413, "{err:?}");
+    assert_eq!(status(&err), 413, "{err:?}");
     assert!(
         matches!(err, RouteError::ContextTooLong { tokens } if tokens > 2000),
         "{err:?}"
@@ -675,7 +687,7 @@ fn router_is_shared_across_threads() {
 fn very_long_query_that_only_a_lower_tier_fits_still_routes() {
     let query = "a ".repeat(300_000);
     assert!(query.len() < tierwise::routing::decision::MAX_QUERY_BYTES);
-    let d = route(&RouteRequest::query(query)).unwrap_or_else(|e| panic!("{} {e:?}", e.status()));
+    let d = route(&RouteRequest::query(query)).unwrap_or_else(|e| panic!("{} {e:?}", status(&e)));
     assert!(d.input_tokens > 256, "{d:?}");
     let model = router().pool().model(&d.model).unwrap().1;
     assert!(

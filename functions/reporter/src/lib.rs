@@ -10,9 +10,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use tierwise::aws::dynamo::read_rollups;
 use tierwise::aws::evaluations::read_eval_rollups;
 use tierwise::report::{ReportBuilder, ReportParams};
-use tierwise::serve::api::ApiError;
-use tierwise::serve::lambda::{error_response, json_response, now_ms, route_path};
-use tierwise::serve::metrics::{Emf, Unit};
+use tierwise::serve::errors::ApiError;
+use tierwise::serve::lambda::{error_response, json_response, route_path};
+use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit};
 use tierwise::serve::settings::ReporterSettings;
 
 /// Query parameters accepted by `GET /v1/reports`.
@@ -23,7 +23,7 @@ pub struct App {
     ddb: aws_sdk_dynamodb::Client,
     table: String,
     concurrency: usize,
-    metrics_out: Box<dyn Fn(&str) + Send + Sync>,
+    metrics: Metrics,
 }
 
 impl App {
@@ -41,13 +41,13 @@ impl App {
     pub fn new(
         ddb: aws_sdk_dynamodb::Client,
         settings: &ReporterSettings,
-        metrics_out: Box<dyn Fn(&str) + Send + Sync>,
+        metrics_out: MetricsOut,
     ) -> App {
         App {
             ddb,
             table: settings.table.clone(),
             concurrency: settings.read_concurrency,
-            metrics_out,
+            metrics: Metrics::new(NAMESPACE, "reporter", metrics_out),
         }
     }
 
@@ -113,18 +113,10 @@ impl App {
         let report = builder.finish();
         let ms = started.elapsed().as_secs_f64() * 1e3;
         tracing::info!(from = %report.from, to = %report.to, rows = rows.len(), report_ms = ms, "report");
-        (self.metrics_out)(
-            &Emf::new("tierwise", now_ms())
-                .dimension("Service", "reporter")
-                .metrics(
-                    &[&["Service"]],
-                    &[
-                        ("ReportLatency", ms, Unit::Milliseconds),
-                        ("RollupItemsRead", rows.len() as f64, Unit::Count),
-                    ],
-                )
-                .to_line(),
-        );
+        self.metrics.service_metrics(&[
+            ("ReportLatency", ms, Unit::Milliseconds),
+            ("RollupItemsRead", rows.len() as f64, Unit::Count),
+        ]);
         let body = serde_json::to_string(&report).map_err(|_| ApiError::internal())?;
         Ok(json_response(200, body))
     }

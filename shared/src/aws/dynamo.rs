@@ -211,7 +211,7 @@ pub fn cost_item(rec: &CostRecord, ttl: Duration) -> HashMap<String, AttributeVa
         ("predicted_tier".to_string(), s(rec.predicted_tier.as_str())),
         ("confidence".to_string(), n(decimal(rec.confidence, 6))),
         ("escalated".to_string(), AttributeValue::Bool(rec.escalated)),
-        ("decided_by".to_string(), s(&rec.decided_by)),
+        ("decided_by".to_string(), s(rec.decided_by.to_string())),
         ("input_tokens".to_string(), n(rec.input_tokens)),
         ("output_tokens".to_string(), n(rec.output_tokens)),
         (

@@ -955,6 +955,21 @@ impl Loc<'_> {
             .map_err(|_| self.invalid(attr, &t, "a tier (tier1, tier2, tier3)"))
     }
 
+    fn decided_by(
+        &self,
+        attr: &'static str,
+        v: Option<Attr>,
+    ) -> Result<crate::routing::decision::DecidedBy, ExportError> {
+        let t = self.text(attr, v)?;
+        t.parse().map_err(|_| {
+            self.invalid(
+                attr,
+                &t,
+                "a decision source (rule:<name>, classifier, passthrough)",
+            )
+        })
+    }
+
     fn status(&self, attr: &'static str, v: Option<Attr>) -> Result<RecordStatus, ExportError> {
         let t = self.text(attr, v)?;
         RecordStatus::ALL
@@ -978,7 +993,7 @@ impl Loc<'_> {
             predicted_tier: self.tier("predicted_tier", it.predicted_tier)?,
             confidence: self.float("confidence", it.confidence)?,
             escalated: self.boolean("escalated", it.escalated)?,
-            decided_by: self.string("decided_by", it.decided_by)?,
+            decided_by: self.decided_by("decided_by", it.decided_by)?,
             task_kind: match it.task_kind {
                 Some(v) => Some(self.string("task_kind", Some(v))?),
                 None => None,
@@ -1204,7 +1219,7 @@ pub mod fixture {
             "predicted_tier": s(rec.predicted_tier.as_str()),
             "confidence": n(decimal(rec.confidence, 6)),
             "escalated": b(rec.escalated),
-            "decided_by": s(&rec.decided_by),
+            "decided_by": s(&rec.decided_by.to_string()),
             "input_tokens": n(rec.input_tokens.to_string()),
             "output_tokens": n(rec.output_tokens.to_string()),
             "tokens_estimated": b(rec.tokens_estimated),
@@ -1254,9 +1269,9 @@ mod tests {
             confidence: (i % 1000) as f64 / 1000.0,
             escalated: i.is_multiple_of(7),
             decided_by: if i.is_multiple_of(5) {
-                "rule:greeting".into()
+                crate::routing::decision::DecidedBy::rule("greeting")
             } else {
-                "classifier".into()
+                crate::routing::decision::DecidedBy::Classifier
             },
             task_kind: None,
             input_tokens: 10 + i % 900,

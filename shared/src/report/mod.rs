@@ -1938,7 +1938,7 @@ mod tests {
             predicted_tier: Tier::Tier1,
             confidence: 0.9,
             escalated: false,
-            decided_by: "classifier".into(),
+            decided_by: crate::routing::decision::DecidedBy::Classifier,
             task_kind: None,
             input_tokens: 1,
             output_tokens: 1,
