@@ -4,7 +4,11 @@
 //! JSON, a slow second chunk). Each test asserts the exact upstream calls (count, order,
 //! models), the answer the caller got, and the record (and sample) left behind.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on bad fixtures too: that is what a test wants"
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -3,8 +3,11 @@
 //! request validation and status codes, size limits, model health, context windows, the
 //! request/response JSON shapes, and sharing one router across threads.
 
-// Helpers outside #[test] functions panic on bad fixtures too; that is what a test wants.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on bad fixtures too: that is what a test wants"
+)]
 
 use std::sync::OnceLock;
 

@@ -3,8 +3,11 @@
 //! standard endpoint override, and scripted HTTP faults (throttling, hangs) where moto has
 //! none. Checks the records, rollups and shadow samples that each request leaves behind.
 
-// Helpers outside #[test] functions panic on bad fixtures too; that is what a test wants.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on bad fixtures too: that is what a test wants"
+)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -3,8 +3,11 @@
 //! only through its environment — `TIERWISE_*` settings and the SDK's standard
 //! `AWS_ENDPOINT_URL` override pointing at a `moto_server` the test starts.
 
-// Helpers outside #[test] functions panic on bad fixtures too; that is what a test wants.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on bad fixtures too: that is what a test wants"
+)]
 
 use std::process::Command;
 
