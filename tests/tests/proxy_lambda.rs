@@ -10,22 +10,25 @@
     reason = "helpers outside #[test] functions panic on bad fixtures too: that is what a test wants"
 )]
 
+mod router_stack;
+
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use lambda_http::{Body, Request};
+use router_stack::{Item, metric_sink, n, new_resources, records, rt, s, settings_for};
 use serde_json::{Value, json};
-use tierwise::aws::{dynamodb_client, sdk_config_at, setup, sqs_client};
+use tierwise::aws::{dynamodb_client, sdk_config_at, sqs_client};
 use tierwise::proxy::upstream::{ApiKey, Endpoint};
 use tierwise::routing::decision::Router;
 use tierwise::serve::settings::{AwsCallSettings, RouterSettings};
 use tierwise_router::{App, build_proxy, build_service};
 use tierwise_tests::fake_upstream::{Behaviour, FakeUpstream};
-use tierwise_tests::moto::{moto, unique_name};
+use tierwise_tests::moto::moto;
 
 const KEY: &str = "sk-test-0123456789";
 const T1A: &str = "deepseek/deepseek-v3";
@@ -63,41 +66,22 @@ impl Stack {
         let sdk = sdk_config_at(&calls(), &endpoint).await;
         let ddb = dynamodb_client(&sdk);
         let sqs = sqs_client(&sdk);
-        let (table, shadow, fallback) = match share {
-            Some(s) => (
-                s.settings.table.clone(),
-                s.settings.shadow_queue_url.clone(),
-                s.settings.fallback_queue_url.clone(),
-            ),
-            None => {
-                let r = setup::create_router_resources(
-                    &ddb,
-                    &sqs,
-                    &unique_name("proxy"),
-                    &unique_name("q"),
-                )
-                .await
-                .unwrap();
-                (r.table, r.shadow_queue_url, r.fallback_queue_url)
-            }
-        };
-        let mut vars: Vec<(String, String)> = vec![
-            ("TIERWISE_TABLE".into(), table),
-            ("TIERWISE_SHADOW_QUEUE_URL".into(), shadow),
-            ("TIERWISE_FALLBACK_QUEUE_URL".into(), fallback),
-            ("TIERWISE_SHADOW_RATE".into(), "0".into()),
-            ("TIERWISE_UPSTREAM_ATTEMPT_TIMEOUT_MS".into(), "800".into()),
-            ("TIERWISE_UPSTREAM_READ_TIMEOUT_MS".into(), "500".into()),
-            (
-                "TIERWISE_UPSTREAM_DEFAULT_DEADLINE_MS".into(),
-                "20000".into(),
-            ),
+        let mut vars = vec![
+            ("TIERWISE_SHADOW_RATE", "0"),
+            ("TIERWISE_UPSTREAM_ATTEMPT_TIMEOUT_MS", "800"),
+            ("TIERWISE_UPSTREAM_READ_TIMEOUT_MS", "500"),
+            ("TIERWISE_UPSTREAM_DEFAULT_DEADLINE_MS", "20000"),
         ];
-        for (k, v) in extra {
-            vars.retain(|(name, _)| name != k);
-            vars.push((k.to_string(), v.to_string()));
-        }
-        let settings = RouterSettings::from_vars(vars).unwrap();
+        vars.extend_from_slice(extra);
+        let settings = match share {
+            Some(s) => settings_for(
+                &s.settings.table,
+                &s.settings.shadow_queue_url,
+                &s.settings.fallback_queue_url,
+                &vars,
+            ),
+            None => new_resources(&ddb, &sqs, "proxy", &vars).await,
+        };
         let service = build_service(Router::bundled().unwrap(), &sdk, &sdk, &settings);
         let endpoints = BTreeMap::from([(
             "openrouter".to_string(),
@@ -107,14 +91,9 @@ impl Stack {
             },
         )]);
         let proxy = build_proxy(endpoints, &sdk, &settings).unwrap();
-        let metrics = Arc::new(Mutex::new(Vec::<String>::new()));
-        let app = App::new(
-            service,
-            false,
-            1.0,
-            Box::new(move |l| metrics.lock().unwrap().push(l.to_string())),
-        )
-        .with_proxy(Some(proxy), settings.proxy.default_deadline);
+        let (metrics, _) = metric_sink();
+        let app = App::new(service, false, 1.0, metrics)
+            .with_proxy(Some(proxy), settings.proxy.default_deadline);
         Stack {
             app: Arc::new(app),
             fake,
@@ -127,11 +106,7 @@ impl Stack {
     async fn post(&self, body: &Value, headers: &[(&str, &str)]) -> Answer {
         let res = self.app.handle(request(body, headers)).await;
         let status = res.status().as_u16();
-        let headers = res
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
+        let headers = headers_of(res.headers());
         let body = match res.body() {
             Body::Text(t) => t.as_bytes().to_vec(),
             Body::Binary(b) => b.clone(),
@@ -145,27 +120,11 @@ impl Stack {
         }
     }
 
-    async fn records(&self) -> Vec<HashMap<String, AttributeValue>> {
-        let out = self
-            .ddb
-            .scan()
-            .table_name(&self.settings.table)
-            .send()
-            .await
-            .unwrap();
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|i| {
-                i.get("record")
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                    == Some("cost")
-            })
-            .collect()
+    async fn records(&self) -> Vec<Item> {
+        records(&self.ddb, &self.settings.table, "cost").await
     }
 
-    async fn record(&self, query_id: &str) -> HashMap<String, AttributeValue> {
+    async fn record(&self, query_id: &str) -> Item {
         let out = self
             .ddb
             .get_item()
@@ -199,6 +158,14 @@ impl Answer {
     }
 }
 
+/// An answer's headers as text.
+fn headers_of(headers: &lambda_http::http::HeaderMap) -> HashMap<String, String> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect()
+}
+
 fn request(body: &Value, headers: &[(&str, &str)]) -> Request {
     let mut b = lambda_http::http::Request::builder()
         .method("POST")
@@ -219,23 +186,7 @@ fn hello(extra: Value) -> Value {
     b
 }
 
-fn n(item: &HashMap<String, AttributeValue>, k: &str) -> f64 {
-    item.get(k)
-        .unwrap_or_else(|| panic!("no {k}"))
-        .as_n()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-fn s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> &'a str {
-    item.get(k)
-        .unwrap_or_else(|| panic!("no {k}"))
-        .as_s()
-        .unwrap()
-}
-
-fn outcomes(item: &HashMap<String, AttributeValue>) -> Vec<String> {
+fn outcomes(item: &Item) -> Vec<String> {
     item["attempts"]
         .as_l()
         .unwrap()
@@ -249,13 +200,6 @@ fn outcomes(item: &HashMap<String, AttributeValue>) -> Vec<String> {
             )
         })
         .collect()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]
@@ -567,11 +511,7 @@ fn a_sampled_proxied_query_carries_the_routed_answer_in_its_sample() {
 async fn stream_frames(st: &Stack, body: &Value) -> (u16, HashMap<String, String>, Vec<String>) {
     let res = st.app.handle_streaming(request(body, &[])).await;
     let status = res.status().as_u16();
-    let headers = res
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
+    let headers = headers_of(res.headers());
     let mut frames = Vec::new();
     let mut stream = res.into_body().into_data_stream();
     while let Some(f) = stream.next().await {

@@ -499,44 +499,37 @@ fn every_model_unhealthy_is_a_retryable_503() {
 /// A pool modelled on `shared/config/pool.toml`, with the given (context window, max output
 /// tokens) for the models of each tier.
 fn pool_with_windows(windows: [(u32, u32); 3]) -> PoolConfig {
-    let [(w1, o1), (w2, o2), (w3, o3)] = windows;
+    let models = [
+        ("tier1", "deepseek/deepseek-v3", "0.14", "0.28"),
+        ("tier2", "openai/gpt-4o-mini", "0.15", "0.60"),
+        ("tier3", "openai/gpt-4o", "2.50", "10.00"),
+    ];
+    let tiers: String = models
+        .iter()
+        .zip(windows)
+        .map(|((tier, id, input, output), (window, max_output))| {
+            format!(
+                r#"
+[[tiers]]
+name = "{tier}"
+[[tiers.models]]
+id = "{id}"
+input_usd_per_m = {input}
+output_usd_per_m = {output}
+context_window = {window}
+max_output_tokens = {max_output}
+provider = "openrouter"
+"#
+            )
+        })
+        .collect();
     let text = format!(
         r#"
 pricing_version = "2026-11-01"
 baseline_model = "openai/gpt-4o"
 confidence_threshold = 0.85
 expected_output_tokens = 300
-
-[[tiers]]
-name = "tier1"
-[[tiers.models]]
-id = "deepseek/deepseek-v3"
-input_usd_per_m = 0.14
-output_usd_per_m = 0.28
-context_window = {w1}
-max_output_tokens = {o1}
-provider = "openrouter"
-
-[[tiers]]
-name = "tier2"
-[[tiers.models]]
-id = "openai/gpt-4o-mini"
-input_usd_per_m = 0.15
-output_usd_per_m = 0.60
-context_window = {w2}
-max_output_tokens = {o2}
-provider = "openrouter"
-
-[[tiers]]
-name = "tier3"
-[[tiers.models]]
-id = "openai/gpt-4o"
-input_usd_per_m = 2.50
-output_usd_per_m = 10.00
-context_window = {w3}
-max_output_tokens = {o3}
-provider = "openrouter"
-
+{tiers}
 [providers.openrouter]
 base_url = "https://openrouter.ai/api/v1"
 api_key_ref = "TIERWISE_OPENROUTER_API_KEY"

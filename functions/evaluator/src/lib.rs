@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use tierwise::aws::evaluations::DynamoEvaluationStore;
 use tierwise::proxy::upstream::{ChatUpstream, HttpUpstream, UpstreamSettings};
 use tierwise::routing::embed::Embedder;
-use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit};
+use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit, stdout};
 use tierwise::shadow::evaluator::{
     EvalError, EvaluationRecord, EvaluationStore, Evaluator, EvaluatorSettings, Outcome,
 };
@@ -64,7 +64,7 @@ impl App {
             .join()
             .map_err(|_| anyhow::anyhow!("embedder loader panicked"))??;
         let evaluator = Evaluator::new(upstream, store, Arc::new(embedder), pool, settings)?;
-        Ok(App::new(evaluator, Box::new(|line| println!("{line}"))))
+        Ok(App::new(evaluator, stdout()))
     }
 }
 

@@ -12,7 +12,7 @@ use tierwise::aws::evaluations::read_eval_rollups;
 use tierwise::report::{ReportBuilder, ReportParams};
 use tierwise::serve::errors::ApiError;
 use tierwise::serve::lambda::{error_response, json_response, route_path};
-use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit};
+use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit, stdout};
 use tierwise::serve::settings::ReporterSettings;
 
 /// Query parameters accepted by `GET /v1/reports`.
@@ -30,11 +30,7 @@ impl App {
     /// Builds the DynamoDB client from the settings.
     pub async fn init(settings: &ReporterSettings) -> App {
         let sdk = tierwise::aws::sdk_config(&settings.aws).await;
-        App::new(
-            tierwise::aws::dynamodb_client(&sdk),
-            settings,
-            Box::new(|line| println!("{line}")),
-        )
+        App::new(tierwise::aws::dynamodb_client(&sdk), settings, stdout())
     }
 
     /// An app over a client (tests point it at moto).

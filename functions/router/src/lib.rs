@@ -28,7 +28,7 @@ use tierwise::routing::decision::{AllHealthy, Decision, HealthView, RouteRequest
 use tierwise::serve::api::models_list;
 use tierwise::serve::errors::ApiError;
 use tierwise::serve::lambda::{error_response, json_response, route_path};
-use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit, now_ms};
+use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit, now_ms, stdout};
 use tierwise::serve::settings::{ProxyCallSettings, RouterSettings};
 
 pub mod stream;
@@ -117,7 +117,7 @@ impl App {
             service,
             settings.log_query_text,
             started.elapsed().as_secs_f64() * 1e3,
-            Box::new(|line| println!("{line}")),
+            stdout(),
         )
         .with_proxy(proxy, settings.proxy.default_deadline))
     }

@@ -102,13 +102,19 @@ fn invoke(event: &str, env: &[(String, String)]) -> (bool, String, String, Vec<s
     )
 }
 
-#[test]
-fn the_binary_answers_an_api_gateway_event_and_records_it_through_aws_endpoint_url() {
+/// A `moto_server` of the test's own, and a runtime to set it up from.
+fn moto_and_runtime() -> (Moto, tokio::runtime::Runtime) {
     let moto = Moto::start().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    (moto, rt)
+}
+
+#[test]
+fn the_binary_answers_an_api_gateway_event_and_records_it_through_aws_endpoint_url() {
+    let (moto, rt) = moto_and_runtime();
     let res = resources(&rt, &moto);
     let (ok, stdout, stderr, responses) = invoke("route.json", &res.env);
     assert!(ok, "emulator failed\nstdout: {stdout}\nstderr: {stderr}");
@@ -161,11 +167,7 @@ fn the_binary_answers_an_api_gateway_event_and_records_it_through_aws_endpoint_u
 
 #[test]
 fn a_misspelt_setting_stops_the_binary_at_init_and_names_the_variable() {
-    let moto = Moto::start().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (moto, rt) = moto_and_runtime();
     let mut env = resources(&rt, &moto).env;
     env.push(("TIERWISE_SHADOW_RAET".into(), "0.1".into()));
     let (ok, stdout, stderr, responses) = invoke("route.json", &env);

@@ -284,6 +284,12 @@ mod tests {
             .block_on(f)
     }
 
+    /// Routes `hello` through a service over `mem` sampling at `rate`.
+    fn route_hello(mem: &Mem, rate: f64) -> Routed {
+        let svc = service(mem, rate);
+        block(svc.route(&RouteRequest::query("hello"), None, &AllHealthy)).unwrap()
+    }
+
     const ID: &str = "0190c3e0-1111-7000-8000-000000000001";
 
     #[test]
@@ -308,8 +314,7 @@ mod tests {
     #[test]
     fn unsampled_queries_send_nothing() {
         let mem = Mem::default();
-        let svc = service(&mem, 0.0);
-        let r = block(svc.route(&RouteRequest::query("hello"), None, &AllHealthy)).unwrap();
+        let r = route_hello(&mem, 0.0);
         assert_eq!(r.settled.sample, None);
         assert!(mem.samples.lock().unwrap().is_empty());
         assert!(!mem.records.lock().unwrap()[0].shadow);
@@ -322,8 +327,7 @@ mod tests {
             fail_samples: true,
             ..Mem::default()
         };
-        let svc = service(&mem, 1.0);
-        let r = block(svc.route(&RouteRequest::query("hello"), None, &AllHealthy)).unwrap();
+        let r = route_hello(&mem, 1.0);
         let parked = Delivery::Parked {
             kind: "unavailable",
         };
@@ -345,8 +349,7 @@ mod tests {
             fail_parking: true,
             ..Mem::default()
         };
-        let svc = service(&mem, 0.0);
-        let r = block(svc.route(&RouteRequest::query("hello"), None, &AllHealthy)).unwrap();
+        let r = route_hello(&mem, 0.0);
         assert_eq!(
             r.settled.record,
             Delivery::Lost {

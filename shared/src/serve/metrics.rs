@@ -12,6 +12,11 @@ pub const NAMESPACE: &str = "tierwise";
 /// Where EMF lines go (stdout in Lambda; captured in tests).
 pub type MetricsOut = Box<dyn Fn(&str) + Send + Sync>;
 
+/// EMF lines to stdout, where Lambda sends them to CloudWatch Logs.
+pub fn stdout() -> MetricsOut {
+    Box::new(|line| println!("{line}"))
+}
+
 /// Unix epoch milliseconds (EMF timestamps).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -35,11 +40,6 @@ impl Metrics {
             service,
             out,
         }
-    }
-
-    /// The metrics of `service` in [`NAMESPACE`], on stdout (as Lambda runs it).
-    pub fn stdout(service: &'static str) -> Self {
-        Self::new(NAMESPACE, service, Box::new(|line| println!("{line}")))
     }
 
     /// Emits one line: `build` adds dimensions and metrics to a line stamped now, with the
