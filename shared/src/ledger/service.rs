@@ -1,6 +1,8 @@
 //! The router as a service: a decision, then its cost record (and rollup) and, for a sampled
 //! query, its shadow sample — with nothing lost when a store fails: what cannot be delivered
 //! is parked on the fallback, and what cannot even be parked is logged in full and counted.
+//! Every way a query ends (a decision, a proxied answer, a refusal, a stream) goes through
+//! one step, [`RoutingService::settle`].
 //!
 //! Generic over the narrow traits of [`crate::ledger::store`], so it runs against DynamoDB and SQS in
 //! the Lambda and against memory in unit tests.
