@@ -177,6 +177,15 @@ fn request(body: &Value, headers: &[(&str, &str)]) -> Request {
     b.body(Body::Text(body.to_string())).unwrap()
 }
 
+/// A provider failure with an empty JSON body.
+fn failure(status: u16) -> Behaviour {
+    Behaviour::Status {
+        status,
+        retry_after: None,
+        body: "{}".into(),
+    }
+}
+
 /// A greeting: routed to tier1 by the `greeting` rule, whatever the classifier says.
 fn hello(extra: Value) -> Value {
     let mut b = json!({"model": "auto", "messages": [{"role": "user", "content": "hello there"}]});
@@ -293,23 +302,8 @@ fn a_429_with_retry_after_is_waited_for_then_the_same_model_answers() {
 fn server_errors_fall_back_through_the_tier_then_up_a_tier() {
     rt().block_on(async {
         let st = Stack::new(&[]).await;
-        let e500 = || Behaviour::Status {
-            status: 500,
-            retry_after: None,
-            body: "{}".into(),
-        };
-        st.fake.script(T1A, vec![e500(), e500()]);
-        st.fake.script(
-            T1B,
-            vec![
-                Behaviour::Status {
-                    status: 503,
-                    retry_after: None,
-                    body: "{}".into(),
-                },
-                e500(),
-            ],
-        );
+        st.fake.script(T1A, vec![failure(500), failure(500)]);
+        st.fake.script(T1B, vec![failure(503), failure(500)]);
         let a = st.post(&hello(json!({})), &[]).await;
         assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
         assert_eq!(st.fake.models_called(), [T1A, T1A, T1B, T1B, T2A]);
@@ -421,9 +415,8 @@ fn the_cost_cap_is_enforced_before_any_call() {
         assert_eq!(a.status, 400);
         assert!(st.fake.calls().is_empty());
         // A cap that allows tier1 only: tier1 fails, the chain stops instead of going up.
-        let e500 = || Behaviour::Status { status: 500, retry_after: None, body: "{}".into() };
-        st.fake.script(T1A, vec![e500(), e500()]);
-        st.fake.script(T1B, vec![e500(), e500()]);
+        st.fake.script(T1A, vec![failure(500), failure(500)]);
+        st.fake.script(T1B, vec![failure(500), failure(500)]);
         let req = json!({"model": "auto", "max_tokens": 100, "messages": [{"role": "user", "content": "hello there"}]});
         // tier1 estimate <= 20 x 0.14 + 100 x 0.4 per M: well under 0.00005; gpt-4o-mini's 100
         // output tokens alone cost 0.00006.
@@ -446,8 +439,7 @@ fn a_model_of_the_pool_passes_through_without_fallback() {
         assert_eq!(a.header("x-tierwise-decided-by"), "passthrough");
         assert_eq!(st.fake.models_called(), ["openai/gpt-4o"]);
         st.fake.reset_calls();
-        let e500 = || Behaviour::Status { status: 500, retry_after: None, body: "{}".into() };
-        st.fake.script("openai/gpt-4o", vec![e500(), e500()]);
+        st.fake.script("openai/gpt-4o", vec![failure(500), failure(500)]);
         let a = st.post(&req, &[]).await;
         assert_eq!(a.status, 502);
         assert_eq!(a.json()["error"]["code"], "upstream_error");
@@ -591,12 +583,7 @@ fn one_instance_s_failures_open_the_breaker_for_the_others() {
             ("TIERWISE_BREAKER_COOLDOWN_MS", "60000"),
         ];
         let a = Stack::new(&breaker).await;
-        let e500 = || Behaviour::Status {
-            status: 500,
-            retry_after: None,
-            body: "{}".into(),
-        };
-        a.fake.script(T1A, vec![e500(), e500()]);
+        a.fake.script(T1A, vec![failure(500), failure(500)]);
         let r = a.post(&hello(json!({})), &[]).await;
         assert_eq!(r.status, 200);
         assert_eq!(a.fake.models_called(), [T1A, T1A, T1B]);
