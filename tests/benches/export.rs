@@ -60,9 +60,9 @@ fn record(i: u64) -> CostRecord {
         confidence: ((h >> 4) % 1_000_000) as f64 / 1e6,
         escalated: h.is_multiple_of(13),
         decided_by: if h.is_multiple_of(4) {
-            "rule:greeting".into()
+            tierwise::routing::decision::DecidedBy::rule("greeting")
         } else {
-            "classifier:v3".into()
+            tierwise::routing::decision::DecidedBy::Classifier
         },
         task_kind: None,
         input_tokens: 20 + (h >> 12) % 4000,

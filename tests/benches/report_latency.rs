@@ -42,7 +42,7 @@ fn record(day: u32, tenant: &str, model: &str, tier: Tier, n: u64) -> CostRecord
         predicted_tier: tier,
         confidence: 0.9,
         escalated: n.is_multiple_of(7),
-        decided_by: "classifier".into(),
+        decided_by: tierwise::routing::decision::DecidedBy::Classifier,
         task_kind: None,
         input_tokens: 40 + n,
         output_tokens: 300,

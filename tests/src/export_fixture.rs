@@ -163,7 +163,7 @@ pub fn routed_record(query_id: &str, ts: &str) -> CostRecord {
         predicted_tier: Tier::Tier1,
         confidence: 0.93,
         escalated: false,
-        decided_by: "rule:greeting".into(),
+        decided_by: tierwise::routing::decision::DecidedBy::Rule("greeting".into()),
         task_kind: None,
         input_tokens: 12,
         output_tokens: 40,

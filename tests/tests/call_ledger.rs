@@ -2,6 +2,11 @@
 //! with the same id race from separate clients; a completed call's answer is replayed byte for
 //! byte; a dead holder's marker is taken over after its lease; an abandoned marker frees the id.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions fail loudly on a broken fixture"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -95,7 +95,7 @@ fn records() -> Vec<CostRecord> {
             r.shadow = i.is_multiple_of(5);
             if i.is_multiple_of(7) {
                 r.tenant = "Zürich \"AG\" \\ team\n2".into();
-                r.decided_by = "classifier".into();
+                r.decided_by = tierwise::routing::decision::DecidedBy::Classifier;
             }
             r
         })
@@ -177,9 +177,9 @@ fn record(i: u64) -> CostRecord {
         confidence: (i % 1000) as f64 / 1000.0,
         escalated: i.is_multiple_of(7),
         decided_by: if i.is_multiple_of(5) {
-            "rule:greeting".into()
+            tierwise::routing::decision::DecidedBy::Rule("greeting".into())
         } else {
-            "classifier".into()
+            tierwise::routing::decision::DecidedBy::Classifier
         },
         task_kind: None,
         input_tokens: 10 + i % 900,

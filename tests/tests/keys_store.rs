@@ -2,6 +2,11 @@
 //! revoked; budgets are reserved atomically — many concurrent reservations from separate
 //! clients never pass the budget — and requests per minute are counted the same way.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions fail loudly on a broken fixture"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -4,24 +4,31 @@
 //! JSON, a slow second chunk). Each test asserts the exact upstream calls (count, order,
 //! models), the answer the caller got, and the record (and sample) left behind.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on bad fixtures too: that is what a test wants"
+)]
+
+mod router_stack;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use lambda_http::{Body, Request};
+use router_stack::{Item, metric_sink, n, new_resources, records, rt, s, settings_for};
 use serde_json::{Value, json};
-use tierwise::aws::{dynamodb_client, sdk_config_at, setup, sqs_client};
+use tierwise::aws::{dynamodb_client, sdk_config_at, sqs_client};
 use tierwise::proxy::upstream::{ApiKey, Endpoint};
 use tierwise::routing::decision::Router;
 use tierwise::serve::settings::{AwsCallSettings, RouterSettings};
 use tierwise_router::{App, build_proxy, build_service};
 use tierwise_tests::fake_upstream::{Behaviour, FakeUpstream};
-use tierwise_tests::moto::{moto, unique_name};
+use tierwise_tests::moto::moto;
 
 const KEY: &str = "sk-test-0123456789";
 const T1A: &str = "deepseek/deepseek-v3";
@@ -59,41 +66,22 @@ impl Stack {
         let sdk = sdk_config_at(&calls(), &endpoint).await;
         let ddb = dynamodb_client(&sdk);
         let sqs = sqs_client(&sdk);
-        let (table, shadow, fallback) = match share {
-            Some(s) => (
-                s.settings.table.clone(),
-                s.settings.shadow_queue_url.clone(),
-                s.settings.fallback_queue_url.clone(),
-            ),
-            None => {
-                let r = setup::create_router_resources(
-                    &ddb,
-                    &sqs,
-                    &unique_name("proxy"),
-                    &unique_name("q"),
-                )
-                .await
-                .unwrap();
-                (r.table, r.shadow_queue_url, r.fallback_queue_url)
-            }
-        };
-        let mut vars: Vec<(String, String)> = vec![
-            ("TIERWISE_TABLE".into(), table),
-            ("TIERWISE_SHADOW_QUEUE_URL".into(), shadow),
-            ("TIERWISE_FALLBACK_QUEUE_URL".into(), fallback),
-            ("TIERWISE_SHADOW_RATE".into(), "0".into()),
-            ("TIERWISE_UPSTREAM_ATTEMPT_TIMEOUT_MS".into(), "800".into()),
-            ("TIERWISE_UPSTREAM_READ_TIMEOUT_MS".into(), "500".into()),
-            (
-                "TIERWISE_UPSTREAM_DEFAULT_DEADLINE_MS".into(),
-                "20000".into(),
-            ),
+        let mut vars = vec![
+            ("TIERWISE_SHADOW_RATE", "0"),
+            ("TIERWISE_UPSTREAM_ATTEMPT_TIMEOUT_MS", "800"),
+            ("TIERWISE_UPSTREAM_READ_TIMEOUT_MS", "500"),
+            ("TIERWISE_UPSTREAM_DEFAULT_DEADLINE_MS", "20000"),
         ];
-        for (k, v) in extra {
-            vars.retain(|(name, _)| name != k);
-            vars.push((k.to_string(), v.to_string()));
-        }
-        let settings = RouterSettings::from_vars(vars).unwrap();
+        vars.extend_from_slice(extra);
+        let settings = match share {
+            Some(s) => settings_for(
+                &s.settings.table,
+                &s.settings.shadow_queue_url,
+                &s.settings.fallback_queue_url,
+                &vars,
+            ),
+            None => new_resources(&ddb, &sqs, "proxy", &vars).await,
+        };
         let service = build_service(Router::bundled().unwrap(), &sdk, &sdk, &settings);
         let endpoints = BTreeMap::from([(
             "openrouter".to_string(),
@@ -103,14 +91,9 @@ impl Stack {
             },
         )]);
         let proxy = build_proxy(endpoints, &sdk, &settings).unwrap();
-        let metrics = Arc::new(Mutex::new(Vec::<String>::new()));
-        let app = App::new(
-            service,
-            false,
-            1.0,
-            Box::new(move |l| metrics.lock().unwrap().push(l.to_string())),
-        )
-        .with_proxy(Some(proxy), settings.proxy.default_deadline);
+        let (metrics, _) = metric_sink();
+        let app = App::new(service, false, 1.0, metrics)
+            .with_proxy(Some(proxy), settings.proxy.default_deadline);
         Stack {
             app: Arc::new(app),
             fake,
@@ -123,11 +106,7 @@ impl Stack {
     async fn post(&self, body: &Value, headers: &[(&str, &str)]) -> Answer {
         let res = self.app.handle(request(body, headers)).await;
         let status = res.status().as_u16();
-        let headers = res
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
+        let headers = headers_of(res.headers());
         let body = match res.body() {
             Body::Text(t) => t.as_bytes().to_vec(),
             Body::Binary(b) => b.clone(),
@@ -141,27 +120,11 @@ impl Stack {
         }
     }
 
-    async fn records(&self) -> Vec<HashMap<String, AttributeValue>> {
-        let out = self
-            .ddb
-            .scan()
-            .table_name(&self.settings.table)
-            .send()
-            .await
-            .unwrap();
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|i| {
-                i.get("record")
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                    == Some("cost")
-            })
-            .collect()
+    async fn records(&self) -> Vec<Item> {
+        records(&self.ddb, &self.settings.table, "cost").await
     }
 
-    async fn record(&self, query_id: &str) -> HashMap<String, AttributeValue> {
+    async fn record(&self, query_id: &str) -> Item {
         let out = self
             .ddb
             .get_item()
@@ -195,6 +158,14 @@ impl Answer {
     }
 }
 
+/// An answer's headers as text.
+fn headers_of(headers: &lambda_http::http::HeaderMap) -> HashMap<String, String> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect()
+}
+
 fn request(body: &Value, headers: &[(&str, &str)]) -> Request {
     let mut b = lambda_http::http::Request::builder()
         .method("POST")
@@ -206,6 +177,15 @@ fn request(body: &Value, headers: &[(&str, &str)]) -> Request {
     b.body(Body::Text(body.to_string())).unwrap()
 }
 
+/// A provider failure with an empty JSON body.
+fn failure(status: u16) -> Behaviour {
+    Behaviour::Status {
+        status,
+        retry_after: None,
+        body: "{}".into(),
+    }
+}
+
 /// A greeting: routed to tier1 by the `greeting` rule, whatever the classifier says.
 fn hello(extra: Value) -> Value {
     let mut b = json!({"model": "auto", "messages": [{"role": "user", "content": "hello there"}]});
@@ -215,23 +195,7 @@ fn hello(extra: Value) -> Value {
     b
 }
 
-fn n(item: &HashMap<String, AttributeValue>, k: &str) -> f64 {
-    item.get(k)
-        .unwrap_or_else(|| panic!("no {k}"))
-        .as_n()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-fn s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> &'a str {
-    item.get(k)
-        .unwrap_or_else(|| panic!("no {k}"))
-        .as_s()
-        .unwrap()
-}
-
-fn outcomes(item: &HashMap<String, AttributeValue>) -> Vec<String> {
+fn outcomes(item: &Item) -> Vec<String> {
     item["attempts"]
         .as_l()
         .unwrap()
@@ -245,13 +209,6 @@ fn outcomes(item: &HashMap<String, AttributeValue>) -> Vec<String> {
             )
         })
         .collect()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]
@@ -345,23 +302,8 @@ fn a_429_with_retry_after_is_waited_for_then_the_same_model_answers() {
 fn server_errors_fall_back_through_the_tier_then_up_a_tier() {
     rt().block_on(async {
         let st = Stack::new(&[]).await;
-        let e500 = || Behaviour::Status {
-            status: 500,
-            retry_after: None,
-            body: "{}".into(),
-        };
-        st.fake.script(T1A, vec![e500(), e500()]);
-        st.fake.script(
-            T1B,
-            vec![
-                Behaviour::Status {
-                    status: 503,
-                    retry_after: None,
-                    body: "{}".into(),
-                },
-                e500(),
-            ],
-        );
+        st.fake.script(T1A, vec![failure(500), failure(500)]);
+        st.fake.script(T1B, vec![failure(503), failure(500)]);
         let a = st.post(&hello(json!({})), &[]).await;
         assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
         assert_eq!(st.fake.models_called(), [T1A, T1A, T1B, T1B, T2A]);
@@ -473,9 +415,8 @@ fn the_cost_cap_is_enforced_before_any_call() {
         assert_eq!(a.status, 400);
         assert!(st.fake.calls().is_empty());
         // A cap that allows tier1 only: tier1 fails, the chain stops instead of going up.
-        let e500 = || Behaviour::Status { status: 500, retry_after: None, body: "{}".into() };
-        st.fake.script(T1A, vec![e500(), e500()]);
-        st.fake.script(T1B, vec![e500(), e500()]);
+        st.fake.script(T1A, vec![failure(500), failure(500)]);
+        st.fake.script(T1B, vec![failure(500), failure(500)]);
         let req = json!({"model": "auto", "max_tokens": 100, "messages": [{"role": "user", "content": "hello there"}]});
         // tier1 estimate <= 20 x 0.14 + 100 x 0.4 per M: well under 0.00005; gpt-4o-mini's 100
         // output tokens alone cost 0.00006.
@@ -498,8 +439,7 @@ fn a_model_of_the_pool_passes_through_without_fallback() {
         assert_eq!(a.header("x-tierwise-decided-by"), "passthrough");
         assert_eq!(st.fake.models_called(), ["openai/gpt-4o"]);
         st.fake.reset_calls();
-        let e500 = || Behaviour::Status { status: 500, retry_after: None, body: "{}".into() };
-        st.fake.script("openai/gpt-4o", vec![e500(), e500()]);
+        st.fake.script("openai/gpt-4o", vec![failure(500), failure(500)]);
         let a = st.post(&req, &[]).await;
         assert_eq!(a.status, 502);
         assert_eq!(a.json()["error"]["code"], "upstream_error");
@@ -563,11 +503,7 @@ fn a_sampled_proxied_query_carries_the_routed_answer_in_its_sample() {
 async fn stream_frames(st: &Stack, body: &Value) -> (u16, HashMap<String, String>, Vec<String>) {
     let res = st.app.handle_streaming(request(body, &[])).await;
     let status = res.status().as_u16();
-    let headers = res
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
+    let headers = headers_of(res.headers());
     let mut frames = Vec::new();
     let mut stream = res.into_body().into_data_stream();
     while let Some(f) = stream.next().await {
@@ -670,12 +606,7 @@ fn one_instance_s_failures_open_the_breaker_for_the_others() {
             ("TIERWISE_BREAKER_COOLDOWN_MS", "60000"),
         ];
         let a = Stack::new(&breaker).await;
-        let e500 = || Behaviour::Status {
-            status: 500,
-            retry_after: None,
-            body: "{}".into(),
-        };
-        a.fake.script(T1A, vec![e500(), e500()]);
+        a.fake.script(T1A, vec![failure(500), failure(500)]);
         let r = a.post(&hello(json!({})), &[]).await;
         assert_eq!(r.status, 200);
         assert_eq!(a.fake.models_called(), [T1A, T1A, T1B]);

@@ -3,15 +3,24 @@
 //! request validation and status codes, size limits, model health, context windows, the
 //! request/response JSON shapes, and sharing one router across threads.
 
-// Helpers outside #[test] functions panic on bad fixtures too; that is what a test wants.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on bad fixtures too: that is what a test wants"
+)]
 
 use std::sync::OnceLock;
 
 use tierwise::routing::decision::{
-    AllHealthy, Decision, HealthView, RouteError, RouteRequest, Router,
+    AllHealthy, DecidedBy, Decision, HealthView, RouteError, RouteRequest, Router,
 };
 use tierwise::routing::pool::{PoolConfig, Tier};
+use tierwise::serve::errors::ApiError;
+
+/// The HTTP status a routing error is answered with.
+fn status(e: &RouteError) -> u16 {
+    ApiError::from(e).status
+}
 
 /// A query no shipped rule decides or bounds (no greeting, no lookup prefix, no code, short).
 const PLAIN: &str = "Explain the trade-offs between optimistic and pessimistic locking in a \
@@ -184,7 +193,7 @@ fn tenant_is_carried_through() {
 #[test]
 fn greeting_is_decided_by_the_greeting_rule() {
     let d = decide("hello!");
-    assert_eq!(d.decided_by, "rule:greeting");
+    assert_eq!(d.decided_by, DecidedBy::rule("greeting"));
     assert_eq!(d.tier, Tier::Tier1);
     assert_eq!(d.predicted_tier, Tier::Tier1);
     assert!(!d.escalated);
@@ -199,7 +208,7 @@ fn code_fence_is_at_least_tier2() {
 #[test]
 fn plain_query_is_decided_by_the_classifier() {
     let d = decide(PLAIN);
-    assert_eq!(d.decided_by, "classifier", "{d:?}");
+    assert_eq!(d.decided_by, DecidedBy::Classifier, "{d:?}");
 }
 
 #[test]
@@ -254,7 +263,7 @@ fn min_tier_above_max_tier_is_a_400() {
         ..RouteRequest::query(PLAIN)
     };
     let err = route_err(&req);
-    assert_eq!(err.status(), 400, "{err:?}");
+    assert_eq!(status(&err), 400, "{err:?}");
     assert!(!err.is_retryable());
 }
 
@@ -267,7 +276,7 @@ fn require_confidence_one_escalates_classifier_decisions() {
             ..RouteRequest::query(query)
         };
         let d = route(&req).unwrap();
-        if d.decided_by != "classifier" {
+        if d.decided_by != DecidedBy::Classifier {
             continue;
         }
         classifier_decided += 1;
@@ -298,7 +307,7 @@ fn require_confidence_zero_never_escalates() {
         };
         let d = route(&req).unwrap();
         assert!(!d.escalated, "{query:?}: {d:?}");
-        if d.decided_by == "classifier" {
+        if d.decided_by == DecidedBy::Classifier {
             assert_eq!(d.tier, d.predicted_tier, "{query:?}: {d:?}");
         }
     }
@@ -312,7 +321,7 @@ fn require_confidence_out_of_range_is_a_400() {
             ..RouteRequest::query(PLAIN)
         };
         let err = route_err(&req);
-        assert_eq!(err.status(), 400, "require_confidence {bad}: {err:?}");
+        assert_eq!(status(&err), 400, "require_confidence {bad}: {err:?}");
         assert!(matches!(err, RouteError::InvalidRequest(_)), "{err:?}");
     }
 }
@@ -346,7 +355,7 @@ fn empty_or_ambiguous_requests_are_400() {
     ];
     for (what, req) in cases {
         let err = route_err(&req);
-        assert_eq!(err.status(), 400, "{what}: {err:?}");
+        assert_eq!(status(&err), 400, "{what}: {err:?}");
         assert!(
             matches!(err, RouteError::InvalidRequest(_)),
             "{what}: {err:?}"
@@ -390,7 +399,10 @@ fn messages_route_on_the_last_user_turn_and_count_all_tokens() {
         {"role": "user", "content": "hello!"},
         {"role": "assistant", "content": "Hi there."}
     ]}));
-    assert_eq!(route(&trailing).unwrap().decided_by, "rule:greeting");
+    assert_eq!(
+        route(&trailing).unwrap().decided_by,
+        DecidedBy::rule("greeting")
+    );
 }
 
 #[test]
@@ -409,7 +421,10 @@ fn content_parts_are_read() {
     let greeting = request_json(serde_json::json!({"messages": [
         {"role": "user", "content": [{"type": "text", "text": "hello!"}]}
     ]}));
-    assert_eq!(route(&greeting).unwrap().decided_by, "rule:greeting");
+    assert_eq!(
+        route(&greeting).unwrap().decided_by,
+        DecidedBy::rule("greeting")
+    );
 }
 
 #[test]
@@ -434,14 +449,14 @@ fn query_over_one_mib_is_a_413() {
     let query = "a ".repeat(tierwise::routing::decision::MAX_QUERY_BYTES / 2 + 1);
     assert!(query.len() > tierwise::routing::decision::MAX_QUERY_BYTES);
     let err = route_err(&RouteRequest::query(query.clone()));
-    assert_eq!(err.status(), 413, "{err:?}");
+    assert_eq!(status(&err), 413, "{err:?}");
     assert!(matches!(err, RouteError::TooLarge(_)), "{err:?}");
 
     let req = request_json(serde_json::json!({"messages": [
         {"role": "system", "content": query},
         {"role": "user", "content": "hello!"}
     ]}));
-    assert_eq!(route_err(&req).status(), 413);
+    assert_eq!(status(&route_err(&req)), 413);
 }
 
 #[test]
@@ -476,7 +491,7 @@ fn every_model_unhealthy_is_a_retryable_503() {
     let err = router()
         .route(&RouteRequest::query(PLAIN), &Unhealthy(all))
         .unwrap_err();
-    assert_eq!(err.status(), 503, "{err:?}");
+    assert_eq!(status(&err), 503, "{err:?}");
     assert!(err.is_retryable());
     assert!(matches!(err, RouteError::NoHealthyModel { .. }), "{err:?}");
 }
@@ -484,44 +499,37 @@ fn every_model_unhealthy_is_a_retryable_503() {
 /// A pool modelled on `shared/config/pool.toml`, with the given (context window, max output
 /// tokens) for the models of each tier.
 fn pool_with_windows(windows: [(u32, u32); 3]) -> PoolConfig {
-    let [(w1, o1), (w2, o2), (w3, o3)] = windows;
+    let models = [
+        ("tier1", "deepseek/deepseek-v3", "0.14", "0.28"),
+        ("tier2", "openai/gpt-4o-mini", "0.15", "0.60"),
+        ("tier3", "openai/gpt-4o", "2.50", "10.00"),
+    ];
+    let tiers: String = models
+        .iter()
+        .zip(windows)
+        .map(|((tier, id, input, output), (window, max_output))| {
+            format!(
+                r#"
+[[tiers]]
+name = "{tier}"
+[[tiers.models]]
+id = "{id}"
+input_usd_per_m = {input}
+output_usd_per_m = {output}
+context_window = {window}
+max_output_tokens = {max_output}
+provider = "openrouter"
+"#
+            )
+        })
+        .collect();
     let text = format!(
         r#"
 pricing_version = "2026-11-01"
 baseline_model = "openai/gpt-4o"
 confidence_threshold = 0.85
 expected_output_tokens = 300
-
-[[tiers]]
-name = "tier1"
-[[tiers.models]]
-id = "deepseek/deepseek-v3"
-input_usd_per_m = 0.14
-output_usd_per_m = 0.28
-context_window = {w1}
-max_output_tokens = {o1}
-provider = "openrouter"
-
-[[tiers]]
-name = "tier2"
-[[tiers.models]]
-id = "openai/gpt-4o-mini"
-input_usd_per_m = 0.15
-output_usd_per_m = 0.60
-context_window = {w2}
-max_output_tokens = {o2}
-provider = "openrouter"
-
-[[tiers]]
-name = "tier3"
-[[tiers.models]]
-id = "openai/gpt-4o"
-input_usd_per_m = 2.50
-output_usd_per_m = 10.00
-context_window = {w3}
-max_output_tokens = {o3}
-provider = "openrouter"
-
+{tiers}
 [providers.openrouter]
 base_url = "https://openrouter.ai/api/v1"
 api_key_ref = "TIERWISE_OPENROUTER_API_KEY"
@@ -552,7 +560,7 @@ fn query_longer_than_every_context_window_is_a_413() {
     let err = router
         .route(&RouteRequest::query(two_thousand_words()), &AllHealthy)
         .unwrap_err();
-    assert_eq!(err.status(), 413, "{err:?}");
+    assert_eq!(status(&err), 413, "{err:?}");
     assert!(
         matches!(err, RouteError::ContextTooLong { tokens } if tokens > 2000),
         "{err:?}"
@@ -675,7 +683,7 @@ fn router_is_shared_across_threads() {
 fn very_long_query_that_only_a_lower_tier_fits_still_routes() {
     let query = "a ".repeat(300_000);
     assert!(query.len() < tierwise::routing::decision::MAX_QUERY_BYTES);
-    let d = route(&RouteRequest::query(query)).unwrap_or_else(|e| panic!("{} {e:?}", e.status()));
+    let d = route(&RouteRequest::query(query)).unwrap_or_else(|e| panic!("{} {e:?}", status(&e)));
     assert!(d.input_tokens > 256, "{d:?}");
     let model = router().pool().model(&d.model).unwrap().1;
     assert!(

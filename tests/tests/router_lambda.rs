@@ -3,24 +3,29 @@
 //! standard endpoint override, and scripted HTTP faults (throttling, hangs) where moto has
 //! none. Checks the records, rollups and shadow samples that each request leaves behind.
 
-// Helpers outside #[test] functions panic on bad fixtures too; that is what a test wants.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on bad fixtures too: that is what a test wants"
+)]
 
-use std::collections::HashMap;
+mod router_stack;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Request};
+use router_stack::{Item, metric_sink, n, new_resources, rt, s};
 use serde_json::{Value, json};
 use tierwise::aws::dynamo::{DynamoCostStore, rollup_pk};
 use tierwise::aws::sqs::{SqsQueue, redrive};
-use tierwise::aws::{dynamodb_client, sdk_config_at, setup, sqs_client};
+use tierwise::aws::{dynamodb_client, sdk_config_at, sqs_client};
 use tierwise::ledger::store::{CostSink, WriteOutcome};
 use tierwise::routing::decision::Router;
 use tierwise::serve::settings::{AwsCallSettings, RouterSettings};
 use tierwise_router::{App, QUERY_ID_HEADER, build_service};
-use tierwise_tests::moto::{moto, unique_name};
+use tierwise_tests::moto::moto;
 use tierwise_tests::scripted::{Reply, ScriptedServer};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/apigw");
@@ -75,29 +80,13 @@ impl Stack {
         let sdk = sdk_config_at(&fast_calls(), &endpoint).await;
         let ddb = dynamodb_client(&sdk);
         let sqs = sqs_client(&sdk);
-        let r =
-            setup::create_router_resources(&ddb, &sqs, &unique_name("costs"), &unique_name("q"))
-                .await
-                .unwrap();
-        let (table, shadow, fallback) = (r.table, r.shadow_queue_url, r.fallback_queue_url);
-        let settings = RouterSettings::from_vars([
-            ("TIERWISE_TABLE".to_string(), table),
-            ("TIERWISE_SHADOW_QUEUE_URL".to_string(), shadow),
-            ("TIERWISE_FALLBACK_QUEUE_URL".to_string(), fallback),
-            ("TIERWISE_SHADOW_RATE".to_string(), shadow_rate.to_string()),
-        ])
-        .unwrap();
+        let rate = shadow_rate.to_string();
+        let settings = new_resources(&ddb, &sqs, "costs", &[("TIERWISE_SHADOW_RATE", &rate)]).await;
         let app_ddb = sdk_config_at(&fast_calls(), dynamo_at.unwrap_or(&endpoint)).await;
         let app_sqs = sdk_config_at(&fast_calls(), sqs_at.unwrap_or(&endpoint)).await;
         let service = build_service(Router::bundled().unwrap(), &app_ddb, &app_sqs, &settings);
-        let metrics = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&metrics);
-        let app = App::new(
-            service,
-            false,
-            1.0,
-            Box::new(move |l| sink.lock().unwrap().push(l.to_string())),
-        );
+        let (sink, metrics) = metric_sink();
+        let app = App::new(service, false, 1.0, sink);
         Stack {
             app,
             ddb,
@@ -118,28 +107,12 @@ impl Stack {
         (status, body, headers)
     }
 
-    async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
-        let out = self
-            .ddb
-            .scan()
-            .table_name(&self.settings.table)
-            .send()
-            .await
-            .unwrap();
-        out.items.unwrap_or_default()
+    async fn items(&self) -> Vec<Item> {
+        router_stack::items(&self.ddb, &self.settings.table).await
     }
 
-    async fn records(&self, kind: &str) -> Vec<HashMap<String, AttributeValue>> {
-        self.items()
-            .await
-            .into_iter()
-            .filter(|i| {
-                i.get("record")
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                    == Some(kind)
-            })
-            .collect()
+    async fn records(&self, kind: &str) -> Vec<Item> {
+        router_stack::records(&self.ddb, &self.settings.table, kind).await
     }
 
     async fn messages(&self, url: &str) -> Vec<Value> {
@@ -190,21 +163,6 @@ fn event(name: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Request {
         ev["headers"][*k] = json!(v);
     }
     lambda_http::request::from_str(&ev.to_string()).unwrap()
-}
-
-fn n(item: &HashMap<String, AttributeValue>, k: &str) -> f64 {
-    item[k].as_n().unwrap().parse().unwrap()
-}
-
-fn s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> &'a str {
-    item[k].as_s().unwrap()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]

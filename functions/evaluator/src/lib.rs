@@ -24,48 +24,37 @@ use futures_util::StreamExt;
 use tierwise::aws::evaluations::DynamoEvaluationStore;
 use tierwise::proxy::upstream::{ChatUpstream, HttpUpstream, UpstreamSettings};
 use tierwise::routing::embed::Embedder;
-use tierwise::routing::pool::PoolConfig;
-use tierwise::serve::lambda::now_ms;
-use tierwise::serve::metrics::{Emf, Unit};
+use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit, stdout};
 use tierwise::shadow::evaluator::{Evaluator, EvaluatorError, SampleOutcome};
 use tierwise::shadow::record::EvaluationRecord;
 use tierwise::shadow::settings::EvaluatorSettings;
 use tierwise::shadow::store::EvaluationStore;
 
-/// EMF namespace of every metric.
-pub const METRICS_NAMESPACE: &str = "tierwise";
 /// `Service` dimension of the evaluator's metrics.
 pub const SERVICE: &str = "evaluator";
 
 /// The evaluator as deployed: providers over HTTP, DynamoDB.
 pub type Service = Evaluator<HttpUpstream, DynamoEvaluationStore>;
 
-/// Where EMF lines go (stdout in Lambda; captured in tests).
-pub type MetricsOut = Box<dyn Fn(&str) + Send + Sync>;
-
 /// Everything a batch needs, built once.
 pub struct App<U = HttpUpstream, S = DynamoEvaluationStore> {
     evaluator: Evaluator<U, S>,
     concurrency: usize,
-    metrics_out: MetricsOut,
+    metrics: Metrics,
 }
 
 impl App {
     /// Builds the evaluator from the settings: pool, MiniLM embedder (on its own thread while
     /// the SDK config and the provider keys load), HTTP upstream, DynamoDB store.
     pub async fn init(settings: EvaluatorSettings) -> anyhow::Result<App> {
-        let pool = match &settings.pool_path {
-            Some(p) => PoolConfig::load(p)?,
-            None => PoolConfig::bundled()?,
-        };
-        let mut key_pool = pool.clone();
-        for (provider, key_ref) in &settings.api_key_refs {
-            key_pool.set_api_key_ref(provider, key_ref)?;
-        }
+        let pool = tierwise::aws::secrets::deployment_pool(
+            settings.pool_path.as_deref(),
+            &settings.api_key_refs,
+        )?;
         let loading = std::thread::spawn(Embedder::bundled);
         let sdk = tierwise::aws::sdk_config(&settings.aws).await;
         // Provider keys (Secrets Manager / SSM / env) while the model loads; never logged.
-        let endpoints = tierwise::aws::secrets::load_endpoints(&key_pool, &sdk).await?;
+        let endpoints = tierwise::aws::secrets::load_endpoints(&pool, &sdk).await?;
         let upstream = HttpUpstream::new(endpoints, &UpstreamSettings::default())?;
         let store = DynamoEvaluationStore::new(
             tierwise::aws::dynamodb_client(&sdk),
@@ -76,7 +65,7 @@ impl App {
             .join()
             .map_err(|_| anyhow::anyhow!("embedder loader panicked"))??;
         let evaluator = Evaluator::new(upstream, store, Arc::new(embedder), pool, settings)?;
-        Ok(App::new(evaluator, Box::new(|line| println!("{line}"))))
+        Ok(App::new(evaluator, stdout()))
     }
 }
 
@@ -87,7 +76,7 @@ impl<U: ChatUpstream, S: EvaluationStore> App<U, S> {
         Self {
             evaluator,
             concurrency,
-            metrics_out,
+            metrics: Metrics::new(NAMESPACE, SERVICE, metrics_out),
         }
     }
 
@@ -161,17 +150,10 @@ impl<U: ChatUpstream, S: EvaluationStore> App<U, S> {
             Ok(SampleOutcome::LostClaim { spent_usd }) => {
                 tracing::warn!(message_id, query_id = %sample.query_id, spent_usd,
                     "evaluated, but another evaluator completed it first (lease ended)");
-                self.emit(
-                    Emf::new(METRICS_NAMESPACE, now_ms())
-                        .dimension("Service", SERVICE)
-                        .metrics(
-                            &[&["Service"]],
-                            &[
-                                ("LostClaims", 1.0, Unit::Count),
-                                ("ShadowCostUsd", spent_usd, Unit::None),
-                            ],
-                        ),
-                );
+                self.metrics.service_metrics(&[
+                    ("LostClaims", 1.0, Unit::Count),
+                    ("ShadowCostUsd", spent_usd, Unit::None),
+                ]);
                 true
             }
             Ok(SampleOutcome::Skipped { reason }) => {
@@ -215,16 +197,14 @@ impl<U: ChatUpstream, S: EvaluationStore> App<U, S> {
     }
 
     fn failure_metric(&self, reason: &str, spent_usd: f64) {
-        self.emit(
-            Emf::new(METRICS_NAMESPACE, now_ms())
-                .dimension("Service", SERVICE)
-                .dimension("Reason", reason)
+        self.metrics.emit(|line| {
+            line.dimension("Reason", reason)
                 .metrics(
                     &[&["Service"], &["Service", "Reason"]],
                     &[("EvaluationFailures", 1.0, Unit::Count)],
                 )
-                .metrics(&[&["Service"]], &[("ShadowCostUsd", spent_usd, Unit::None)]),
-        );
+                .metrics(&[&["Service"]], &[("ShadowCostUsd", spent_usd, Unit::None)])
+        });
     }
 
     fn recorded(&self, message_id: &str, rec: &EvaluationRecord, ms: f64) {
@@ -243,10 +223,8 @@ impl<U: ChatUpstream, S: EvaluationStore> App<U, S> {
             evaluation_ms = ms,
             "evaluated"
         );
-        self.emit(
-            Emf::new(METRICS_NAMESPACE, now_ms())
-                .dimension("Service", SERVICE)
-                .dimension("Tier", rec.routed_tier.as_str())
+        self.metrics.emit(|line| {
+            line.dimension("Tier", rec.routed_tier.as_str())
                 .dimension("Model", &rec.routed_model)
                 .metrics(
                     &[&["Service", "Tier"], &["Service", "Tier", "Model"]],
@@ -261,19 +239,11 @@ impl<U: ChatUpstream, S: EvaluationStore> App<U, S> {
                         ("ShadowCostUsd", rec.shadow_cost_usd, Unit::None),
                         ("EvaluationLatency", ms, Unit::Milliseconds),
                     ],
-                ),
-        );
+                )
+        });
     }
 
     fn count(&self, name: &str) {
-        self.emit(
-            Emf::new(METRICS_NAMESPACE, now_ms())
-                .dimension("Service", SERVICE)
-                .metrics(&[&["Service"]], &[(name, 1.0, Unit::Count)]),
-        );
-    }
-
-    fn emit(&self, line: Emf) {
-        (self.metrics_out)(&line.to_line());
+        self.metrics.service_metrics(&[(name, 1.0, Unit::Count)]);
     }
 }

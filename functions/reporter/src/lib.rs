@@ -10,9 +10,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use tierwise::aws::dynamo::DynamoRollups;
 use tierwise::report::ReportParams;
 use tierwise::report::source::read_rollups;
-use tierwise::serve::api::ApiError;
-use tierwise::serve::lambda::{error_response, json_response, now_ms, route_path};
-use tierwise::serve::metrics::{Emf, Unit};
+use tierwise::serve::errors::ApiError;
+use tierwise::serve::lambda::{error_response, json_response, route_path};
+use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit, stdout};
 use tierwise::serve::settings::ReporterSettings;
 
 /// Query parameters accepted by `GET /v1/reports`.
@@ -21,29 +21,25 @@ pub const PARAMS: [&str; 4] = ["from", "to", "tenant", "group_by"];
 /// Everything a request needs, built once.
 pub struct App {
     rollups: DynamoRollups,
-    metrics_out: Box<dyn Fn(&str) + Send + Sync>,
+    metrics: Metrics,
 }
 
 impl App {
     /// Builds the DynamoDB client from the settings.
     pub async fn init(settings: &ReporterSettings) -> App {
         let sdk = tierwise::aws::sdk_config(&settings.aws).await;
-        App::new(
-            tierwise::aws::dynamodb_client(&sdk),
-            settings,
-            Box::new(|line| println!("{line}")),
-        )
+        App::new(tierwise::aws::dynamodb_client(&sdk), settings, stdout())
     }
 
     /// An app over a client (tests point it at moto).
     pub fn new(
         ddb: aws_sdk_dynamodb::Client,
         settings: &ReporterSettings,
-        metrics_out: Box<dyn Fn(&str) + Send + Sync>,
+        metrics_out: MetricsOut,
     ) -> App {
         App {
             rollups: DynamoRollups::new(ddb, &settings.table, settings.read_concurrency),
-            metrics_out,
+            metrics: Metrics::new(NAMESPACE, "reporter", metrics_out),
         }
     }
 
@@ -96,18 +92,10 @@ impl App {
         let rows = &rollups.costs;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         tracing::info!(from = %report.from, to = %report.to, rows = rows.len(), report_ms = ms, "report");
-        (self.metrics_out)(
-            &Emf::new("tierwise", now_ms())
-                .dimension("Service", "reporter")
-                .metrics(
-                    &[&["Service"]],
-                    &[
-                        ("ReportLatency", ms, Unit::Milliseconds),
-                        ("RollupItemsRead", rows.len() as f64, Unit::Count),
-                    ],
-                )
-                .to_line(),
-        );
+        self.metrics.service_metrics(&[
+            ("ReportLatency", ms, Unit::Milliseconds),
+            ("RollupItemsRead", rows.len() as f64, Unit::Count),
+        ]);
         let body = serde_json::to_string(&report).map_err(|_| ApiError::internal())?;
         Ok(json_response(200, body))
     }

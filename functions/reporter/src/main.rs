@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Instant;
 
 use lambda_http::{Error, service_fn};
 use tierwise::serve::settings::ReporterSettings;
@@ -12,17 +13,20 @@ use tierwise_reporter::App;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Error> {
+    let started = Instant::now();
     let settings = ReporterSettings::from_env()?;
-    tierwise::serve::lambda::init_logging(&settings.log_level);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let app = Arc::new(App::init(&settings).await);
-        lambda_http::run(service_fn(move |req| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(app.handle(req).await) }
-        }))
-        .await
-    })
+    let init = async { Ok(App::init(&settings).await) };
+    tierwise::serve::lambda::start(
+        "reporter",
+        &settings.log_level,
+        started,
+        init,
+        |app| async move {
+            lambda_http::run(service_fn(move |req| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, Infallible>(app.handle(req).await) }
+            }))
+            .await
+        },
+    )
 }

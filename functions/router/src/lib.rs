@@ -19,19 +19,35 @@ use tierwise::aws::SdkConfig;
 use tierwise::aws::dynamo::DynamoCostStore;
 use tierwise::aws::health::DynamoHealthStore;
 use tierwise::aws::sqs::SqsQueue;
-use tierwise::ledger::service::{Delivery, Routed, RoutingService};
+use tierwise::ledger::service::{Delivery, Routed, RoutingService, Settled};
 use tierwise::proxy::breaker::{BreakerSettings, SharedHealth};
 use tierwise::proxy::chain::ProxySettings;
-use tierwise::proxy::chat::{ChatProxy, ChatReply, ChatRequest};
+use tierwise::proxy::chat::{ChatProxy, ChatReply, ChatRequest, Trail};
 use tierwise::proxy::upstream::{HttpUpstream, UpstreamSettings};
 use tierwise::routing::decision::{AllHealthy, Decision, HealthView, RouteRequest, Router};
-use tierwise::routing::pool::PoolConfig;
-use tierwise::serve::api::{ApiError, models_list};
-use tierwise::serve::lambda::{error_response, json_response, now_ms, route_path};
-use tierwise::serve::metrics::{Emf, Unit};
+use tierwise::serve::api::models_list;
+use tierwise::serve::errors::ApiError;
+use tierwise::serve::lambda::{error_response, json_response, route_path};
+use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit, now_ms, stdout};
 use tierwise::serve::settings::{ProxyCallSettings, RouterSettings};
 
 pub mod stream;
+
+/// The log line of a decision: the fields every answered query logs, then `extra` fields.
+macro_rules! log_decision {
+    ($d:expr, $message:literal, $($extra:tt)*) => {
+        tracing::info!(
+            query_id = %$d.query_id,
+            tenant = %$d.tenant,
+            model = %$d.model,
+            tier = %$d.tier,
+            decided_by = %$d.decided_by,
+            confidence = $d.confidence,
+            $($extra)*
+            $message
+        )
+    };
+}
 
 /// Header carrying the query id: given by a caller to make a retry idempotent, and returned
 /// on every routed answer.
@@ -41,14 +57,11 @@ pub const QUERY_ID_HEADER: &str = "x-tierwise-query-id";
 pub const MAX_COST_HEADER: &str = "x-tierwise-max-cost-usd";
 /// Largest request body accepted (the query limit plus JSON overhead).
 pub const MAX_BODY_BYTES: usize = tierwise::routing::decision::MAX_QUERY_BYTES + 64 * 1024;
-/// EMF namespace of every metric.
-pub const METRICS_NAMESPACE: &str = "tierwise";
+/// `Service` dimension of the router's metrics.
+pub const SERVICE: &str = "router";
 
 /// The service as deployed: DynamoDB for records, SQS for samples and the fallback.
 pub type Service = RoutingService<DynamoCostStore, SqsQueue, SqsQueue>;
-
-/// Where EMF lines go (stdout in Lambda; captured in tests).
-pub type MetricsOut = Box<dyn Fn(&str) + Send + Sync>;
 
 /// The shared circuit breakers as deployed (DynamoDB).
 pub type Health = SharedHealth<DynamoHealthStore>;
@@ -67,21 +80,18 @@ pub struct App {
     log_query_text: bool,
     cold: AtomicBool,
     init_ms: f64,
-    metrics_out: MetricsOut,
+    metrics: Metrics,
 }
 
 impl App {
     /// Builds the router (model load on its own threads, while the SDK config loads) and the
     /// AWS clients from the settings.
     pub async fn init(settings: &RouterSettings, started: Instant) -> anyhow::Result<App> {
-        let pool = match &settings.pool_path {
-            Some(p) => PoolConfig::load(p)?,
-            None => PoolConfig::bundled()?,
-        };
-        let mut key_pool = pool.clone();
-        for (provider, key_ref) in &settings.proxy.api_key_refs {
-            key_pool.set_api_key_ref(provider, key_ref)?;
-        }
+        let pool = tierwise::aws::secrets::deployment_pool(
+            settings.pool_path.as_deref(),
+            &settings.proxy.api_key_refs,
+        )?;
+        let key_pool = pool.clone();
         let classifier = settings.classifier_path.clone();
         let loading = std::thread::spawn(move || {
             Router::with_pool_and_classifier(pool, classifier.as_deref())
@@ -107,7 +117,7 @@ impl App {
             service,
             settings.log_query_text,
             started.elapsed().as_secs_f64() * 1e3,
-            Box::new(|line| println!("{line}")),
+            stdout(),
         )
         .with_proxy(proxy, settings.proxy.default_deadline))
     }
@@ -135,7 +145,7 @@ impl App {
             log_query_text,
             cold: AtomicBool::new(true),
             init_ms,
-            metrics_out,
+            metrics: Metrics::new(NAMESPACE, SERVICE, metrics_out),
         }
     }
 
@@ -172,17 +182,10 @@ impl App {
     async fn dispatch(&self, req: Request, streaming: bool) -> Reply {
         let cold = self.cold.swap(false, Ordering::Relaxed);
         if cold {
-            self.emit(
-                Emf::new(METRICS_NAMESPACE, now_ms())
-                    .dimension("Service", "router")
-                    .metrics(
-                        &[&["Service"]],
-                        &[
-                            ("ColdStart", 1.0, Unit::Count),
-                            ("InitDuration", self.init_ms, Unit::Milliseconds),
-                        ],
-                    ),
-            );
+            self.metrics.service_metrics(&[
+                ("ColdStart", 1.0, Unit::Count),
+                ("InitDuration", self.init_ms, Unit::Milliseconds),
+            ]);
         }
         let path = route_path(req.uri().path()).to_string();
         let method = req.method().clone();
@@ -224,11 +227,7 @@ impl App {
 
     async fn chat(&self, req: Request, streaming: bool) -> Result<Reply, ApiError> {
         let Some(proxy) = &self.proxy else {
-            return Err(ApiError::upstream(
-                501,
-                "proxy_disabled",
-                "this deployment routes only (POST /v1/route); the proxy is off",
-            ));
+            return Err(ApiError::proxy_disabled());
         };
         let query_id = header(&req, QUERY_ID_HEADER, "the query id must be a UUID")?;
         let cap = header(
@@ -236,11 +235,7 @@ impl App {
             MAX_COST_HEADER,
             "x-tierwise-max-cost-usd must be a number",
         )?;
-        let body: &[u8] = req.body().as_ref();
-        if body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::too_large(body.len(), MAX_BODY_BYTES));
-        }
-        let chat = ChatRequest::parse(body, cap.as_deref())?;
+        let chat = ChatRequest::parse(body(&req)?, cap.as_deref())?;
         let deadline = self.deadline(&req);
         let _ = self.health(true).await;
         let reply = self
@@ -248,45 +243,26 @@ impl App {
             .chat(proxy, chat, query_id.as_deref(), deadline)
             .await?;
         Ok(match reply {
-            ChatReply::Answer {
-                status,
-                content_type,
-                body,
-                decision,
-                record,
-                sample,
-                path,
-                upstream_ms,
-            } => {
-                self.observe_chat(&decision, status, &path, Some(&record), sample.as_ref());
+            ChatReply::Answer { answer, trail } => {
+                self.observe_chat(&trail.decision, answer.status, &trail.path, &trail.settled);
                 let mut res = Response::builder()
-                    .status(status)
-                    .header("content-type", content_type)
-                    .body(Body::Binary(body.to_vec()))
+                    .status(answer.status)
+                    .header("content-type", answer.content_type)
+                    .body(Body::Binary(answer.body.to_vec()))
                     .unwrap_or_else(|_| error_response(&ApiError::internal()));
-                proxied_headers(&mut res, &decision, upstream_ms);
+                proxied_headers(&mut res, &trail);
                 Reply::Done(res)
             }
-            ChatReply::Failed {
-                error,
-                decision,
-                record,
-                path,
-                upstream_ms,
-            } => {
-                self.observe_chat(&decision, error.status, &path, Some(&record), None);
+            ChatReply::Failed { reason, trail } => {
+                let error = ApiError::from(&reason);
+                self.observe_chat(&trail.decision, error.status, &trail.path, &trail.settled);
                 let mut res = self.error_response(&error);
-                proxied_headers(&mut res, &decision, upstream_ms);
+                proxied_headers(&mut res, &trail);
                 Reply::Done(res)
             }
-            ChatReply::Stream {
-                stream,
-                decision,
-                finish,
-            } => Reply::Stream(Box::new(stream::Pending {
-                stream,
-                decision,
-                finish,
+            ChatReply::Stream(p) => Reply::Stream(Box::new(stream::Pending {
+                stream: p.stream,
+                finish: p.finish,
                 streaming,
             })),
         })
@@ -307,63 +283,37 @@ impl App {
     }
 
     /// The log line and metrics of a proxied request.
-    pub(crate) fn observe_chat(
-        &self,
-        d: &Decision,
-        status: u16,
-        path: &str,
-        record: Option<&Delivery>,
-        sample: Option<&Delivery>,
-    ) {
-        tracing::info!(
-            query_id = %d.query_id,
-            tenant = %d.tenant,
-            model = %d.model,
-            tier = %d.tier,
-            decided_by = %d.decided_by,
-            confidence = d.confidence,
+    pub(crate) fn observe_chat(&self, d: &Decision, status: u16, path: &str, settled: &Settled) {
+        log_decision!(
+            d,
+            "proxied",
             status,
             path,
-            record = record.map_or("none", delivery_name),
-            sample = sample.map_or("not_sampled", delivery_name),
-            "proxied"
+            record = settled.record.as_str(),
+            sample = settled
+                .sample
+                .as_ref()
+                .map_or("not_sampled", Delivery::as_str),
         );
         let attempts = path.split(" > ").filter(|p| !p.is_empty()).count();
-        let failed =
-            |d: Option<&Delivery>| f64::from(u8::from(d.is_some_and(|d| !d.is_delivered())));
-        self.emit(
-            Emf::new(METRICS_NAMESPACE, now_ms())
-                .dimension("Service", "router")
-                .dimension("Tier", d.tier.as_str())
+        self.metrics.emit(|line| {
+            line.dimension("Tier", d.tier.as_str())
                 .dimension("Model", &d.model)
                 .metrics(
                     &[&["Service", "Tier", "Model"]],
                     &[
                         ("ProxiedQueries", 1.0, Unit::Count),
-                        (
-                            "UpstreamFailures",
-                            f64::from(u8::from(status >= 400)),
-                            Unit::Count,
-                        ),
+                        ("UpstreamFailures", flag(status >= 400), Unit::Count),
                         ("UpstreamAttempts", attempts as f64, Unit::Count),
                     ],
                 )
-                .metrics(
-                    &[&["Service"]],
-                    &[
-                        ("RecordWriteFailures", failed(record), Unit::Count),
-                        ("SampleSendFailures", failed(sample), Unit::Count),
-                    ],
-                ),
-        );
+                .metrics(&[&["Service"]], &delivery_failures(settled))
+        });
     }
 
     async fn route(&self, req: Request) -> Result<Response<Body>, ApiError> {
         let query_id = header(&req, QUERY_ID_HEADER, "the query id must be a UUID")?;
-        let body: &[u8] = req.body().as_ref();
-        if body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::too_large(body.len(), MAX_BODY_BYTES));
-        }
+        let body = body(&req)?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::bad_request(
                 "the request body is empty: send a JSON object with `query` or `messages`",
@@ -377,10 +327,11 @@ impl App {
             .route(&route_req, query_id.as_deref(), health)
             .await
             .map_err(|e| {
-                if e.status() >= 500 {
+                let answer = ApiError::from(&e);
+                if answer.status >= 500 {
                     tracing::error!(error = ?e, "routing failed");
                 }
-                ApiError::from(&e)
+                answer
             })?;
         self.observe(&routed, &route_req);
         let body = serde_json::to_string(&routed.decision).map_err(|_| ApiError::internal())?;
@@ -394,6 +345,7 @@ impl App {
     /// The log line and metrics of a routed query.
     fn observe(&self, routed: &Routed, req: &RouteRequest) {
         let d = &routed.decision;
+        let settled = &routed.settled;
         let query = if self.log_query_text {
             req.query.clone().or_else(|| {
                 req.messages
@@ -403,30 +355,20 @@ impl App {
         } else {
             None
         };
-        tracing::info!(
-            query_id = %d.query_id,
-            tenant = %d.tenant,
-            model = %d.model,
-            tier = %d.tier,
+        log_decision!(
+            d,
+            "routed",
             predicted_tier = %d.predicted_tier,
-            decided_by = %d.decided_by,
-            confidence = d.confidence,
             escalated = d.escalated,
             router_ms = d.router_ms,
             estimated_cost_usd = d.estimated_cost_usd,
-            record = delivery_name(&routed.record),
-            sample = routed.sample.as_ref().map_or("not_sampled", delivery_name),
+            record = settled.record.as_str(),
+            sample = settled.sample.as_ref().map_or("not_sampled", Delivery::as_str),
             query = query.as_deref(),
-            "routed"
         );
-        let failed =
-            |d: Option<&Delivery>| f64::from(u8::from(d.is_some_and(|d| !d.is_delivered())));
-        let lost =
-            |d: Option<&Delivery>| f64::from(u8::from(matches!(d, Some(Delivery::Lost { .. }))));
-        self.emit(
-            Emf::new(METRICS_NAMESPACE, now_ms())
-                .dimension("Service", "router")
-                .dimension("Tier", d.tier.as_str())
+        let [record_failures, sample_failures] = delivery_failures(settled);
+        self.metrics.emit(|line| {
+            line.dimension("Tier", d.tier.as_str())
                 .dimension("Model", &d.model)
                 .metrics(
                     &[&["Service", "Tier", "Model"], &["Service", "Tier"]],
@@ -440,50 +382,24 @@ impl App {
                     &[&["Service"]],
                     &[
                         ("RouterLatency", d.router_ms, Unit::Milliseconds),
-                        ("Escalations", f64::from(u8::from(d.escalated)), Unit::Count),
-                        (
-                            "RuleDecisions",
-                            f64::from(u8::from(d.decided_by.starts_with("rule:"))),
-                            Unit::Count,
-                        ),
-                        (
-                            "ShadowSamples",
-                            f64::from(u8::from(routed.sample.is_some())),
-                            Unit::Count,
-                        ),
-                        (
-                            "RecordWriteFailures",
-                            failed(Some(&routed.record)),
-                            Unit::Count,
-                        ),
-                        (
-                            "SampleSendFailures",
-                            failed(routed.sample.as_ref()),
-                            Unit::Count,
-                        ),
-                        (
-                            "ItemsLost",
-                            lost(Some(&routed.record)) + lost(routed.sample.as_ref()),
-                            Unit::Count,
-                        ),
+                        ("Escalations", flag(d.escalated), Unit::Count),
+                        ("RuleDecisions", flag(d.decided_by.is_rule()), Unit::Count),
+                        ("ShadowSamples", flag(settled.sample.is_some()), Unit::Count),
+                        record_failures,
+                        sample_failures,
+                        ("ItemsLost", f64::from(settled.lost()), Unit::Count),
                     ],
-                ),
-        );
+                )
+        });
     }
 
     pub(crate) fn error_response(&self, e: &ApiError) -> Response<Body> {
         tracing::info!(status = e.status, code = e.code, "request refused");
-        self.emit(
-            Emf::new(METRICS_NAMESPACE, now_ms())
-                .dimension("Service", "router")
-                .dimension("Status", &e.status.to_string())
-                .metrics(&[&["Service", "Status"]], &[("Errors", 1.0, Unit::Count)]),
-        );
+        self.metrics.emit(|line| {
+            line.dimension("Status", &e.status.to_string())
+                .metrics(&[&["Service", "Status"]], &[("Errors", 1.0, Unit::Count)])
+        });
         error_response(e)
-    }
-
-    pub(crate) fn emit(&self, line: Emf) {
-        (self.metrics_out)(&line.to_line());
     }
 }
 
@@ -580,6 +496,15 @@ impl Reply {
     }
 }
 
+/// The request body, when within [`MAX_BODY_BYTES`].
+fn body(req: &Request) -> Result<&[u8], ApiError> {
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::too_large(body.len(), MAX_BODY_BYTES));
+    }
+    Ok(body)
+}
+
 /// A request header's text, when present; a header that is not text is a 400.
 fn header(req: &Request, name: &str, message: &'static str) -> Result<Option<String>, ApiError> {
     match req.headers().get(name) {
@@ -596,8 +521,9 @@ fn header(req: &Request, name: &str, message: &'static str) -> Result<Option<Str
 pub const UPSTREAM_MS_HEADER: &str = "x-tierwise-upstream-ms";
 
 /// The decision's headers and the upstream time, on a proxied answer or failure.
-fn proxied_headers<B>(res: &mut Response<B>, d: &Decision, ms: f64) {
-    decision_headers(res, d);
+fn proxied_headers<B>(res: &mut Response<B>, trail: &Trail) {
+    decision_headers(res, &trail.decision);
+    let ms = trail.upstream_ms;
     if let Ok(v) = HeaderValue::from_str(&format!("{ms:.3}")) {
         res.headers_mut().insert(UPSTREAM_MS_HEADER, v);
     }
@@ -611,7 +537,7 @@ pub(crate) fn decision_headers<B>(res: &mut Response<B>, d: &Decision) {
         ("x-tierwise-model", d.model.clone()),
         ("x-tierwise-tier", d.tier.as_str().to_string()),
         ("x-tierwise-confidence", d.confidence.to_string()),
-        ("x-tierwise-decided-by", d.decided_by.clone()),
+        ("x-tierwise-decided-by", d.decided_by.to_string()),
     ] {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);
@@ -622,11 +548,23 @@ pub(crate) fn decision_headers<B>(res: &mut Response<B>, d: &Decision) {
     }
 }
 
-fn delivery_name(d: &Delivery) -> &'static str {
-    match d {
-        Delivery::Delivered => "delivered",
-        Delivery::Duplicate => "duplicate",
-        Delivery::Parked { .. } => "parked",
-        Delivery::Lost { .. } => "lost",
-    }
+/// A condition as a count metric's value (0 or 1).
+fn flag(b: bool) -> f64 {
+    f64::from(u8::from(b))
+}
+
+/// Whether the record and the sample failed to reach their stores, as metrics.
+fn delivery_failures(settled: &Settled) -> [(&'static str, f64, Unit); 2] {
+    [
+        (
+            "RecordWriteFailures",
+            flag(settled.record_failed()),
+            Unit::Count,
+        ),
+        (
+            "SampleSendFailures",
+            flag(settled.sample_failed()),
+            Unit::Count,
+        ),
+    ]
 }

@@ -18,36 +18,29 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> Result<(), Error> {
     let started = Instant::now();
     let settings = RouterSettings::from_env()?;
-    tierwise::serve::lambda::init_logging(&settings.log_level);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let app = match App::init(&settings, started).await {
-            Ok(app) => Arc::new(app),
-            Err(e) => {
-                tracing::error!(error = %e, "router init failed");
-                return Err(Error::from(e.to_string()));
+    let streaming = settings.proxy.response_streaming;
+    let init = App::init(&settings, started);
+    tierwise::serve::lambda::start(
+        "router",
+        &settings.log_level,
+        started,
+        init,
+        |app| async move {
+            if streaming {
+                // A function URL with InvokeMode RESPONSE_STREAM: events reach the caller as
+                // the provider sends them.
+                lambda_http::run_with_streaming_response(service_fn(move |req| {
+                    let app = Arc::clone(&app);
+                    async move { Ok::<_, Infallible>(app.handle_streaming(req).await) }
+                }))
+                .await
+            } else {
+                lambda_http::run(service_fn(move |req| {
+                    let app = Arc::clone(&app);
+                    async move { Ok::<_, Infallible>(app.handle(req).await) }
+                }))
+                .await
             }
-        };
-        tracing::info!(
-            init_ms = started.elapsed().as_secs_f64() * 1e3,
-            "router ready"
-        );
-        if settings.proxy.response_streaming {
-            // A function URL with InvokeMode RESPONSE_STREAM: events reach the caller as
-            // the provider sends them.
-            lambda_http::run_with_streaming_response(service_fn(move |req| {
-                let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(app.handle_streaming(req).await) }
-            }))
-            .await
-        } else {
-            lambda_http::run(service_fn(move |req| {
-                let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(app.handle(req).await) }
-            }))
-            .await
-        }
-    })
+        },
+    )
 }

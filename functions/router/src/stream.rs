@@ -19,7 +19,6 @@ use lambda_http::Body;
 use lambda_http::http::Response;
 use tierwise::proxy::chat::StreamFinish;
 use tierwise::proxy::upstream::{ChatStream, SseTap, UpstreamError};
-use tierwise::routing::decision::Decision;
 
 use crate::{App, decision_headers};
 
@@ -32,7 +31,6 @@ pub const INTERRUPTED_EVENT: &[u8] = b"data: {\"error\":{\"message\":\"the model
 /// A stream whose first bytes have arrived, not yet passed on.
 pub struct Pending {
     pub stream: ChatStream,
-    pub decision: Decision,
     pub finish: StreamFinish,
     /// Whether the caller gets it streamed (else buffered).
     pub streaming: bool,
@@ -77,7 +75,7 @@ fn head(p: &Pending) -> Response<StreamingBody> {
         "cache-control",
         lambda_http::http::HeaderValue::from_static("no-cache"),
     );
-    decision_headers(&mut res, &p.decision);
+    decision_headers(&mut res, p.finish.decision());
     res
 }
 
@@ -125,8 +123,8 @@ fn events<A: Deref<Target = App> + Send>(app: A, p: Pending) -> impl Stream<Item
         st.tap.finish();
         let finish = st.finish.take()?;
         let decision = finish.decision().clone();
-        let path = finish.path();
-        let (record, sample) = finish
+        let path = finish.path().to_string();
+        let settled = finish
             .finish(st.app.service(), &st.tap, st.error.as_ref())
             .await;
         let status = if st.error.is_some() || !st.tap.done() {
@@ -134,8 +132,7 @@ fn events<A: Deref<Target = App> + Send>(app: A, p: Pending) -> impl Stream<Item
         } else {
             200
         };
-        st.app
-            .observe_chat(&decision, status, &path, Some(&record), sample.as_ref());
+        st.app.observe_chat(&decision, status, &path, &settled);
         None
     })
 }

@@ -3,8 +3,11 @@
 //! only through its environment — `TIERWISE_*` settings and the SDK's standard
 //! `AWS_ENDPOINT_URL` override pointing at a `moto_server` the test starts.
 
-// Helpers outside #[test] functions panic on bad fixtures too; that is what a test wants.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions panic on bad fixtures too: that is what a test wants"
+)]
 
 use std::process::Command;
 
@@ -99,13 +102,19 @@ fn invoke(event: &str, env: &[(String, String)]) -> (bool, String, String, Vec<s
     )
 }
 
-#[test]
-fn the_binary_answers_an_api_gateway_event_and_records_it_through_aws_endpoint_url() {
+/// A `moto_server` of the test's own, and a runtime to set it up from.
+fn moto_and_runtime() -> (Moto, tokio::runtime::Runtime) {
     let moto = Moto::start().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    (moto, rt)
+}
+
+#[test]
+fn the_binary_answers_an_api_gateway_event_and_records_it_through_aws_endpoint_url() {
+    let (moto, rt) = moto_and_runtime();
     let res = resources(&rt, &moto);
     let (ok, stdout, stderr, responses) = invoke("route.json", &res.env);
     assert!(ok, "emulator failed\nstdout: {stdout}\nstderr: {stderr}");
@@ -158,11 +167,7 @@ fn the_binary_answers_an_api_gateway_event_and_records_it_through_aws_endpoint_u
 
 #[test]
 fn a_misspelt_setting_stops_the_binary_at_init_and_names_the_variable() {
-    let moto = Moto::start().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (moto, rt) = moto_and_runtime();
     let mut env = resources(&rt, &moto).env;
     env.push(("TIERWISE_SHADOW_RAET".into(), "0.1".into()));
     let (ok, stdout, stderr, responses) = invoke("route.json", &env);

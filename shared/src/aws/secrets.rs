@@ -14,7 +14,7 @@ use aws_config::SdkConfig;
 use super::store_error;
 use crate::ledger::store::StoreError;
 use crate::proxy::upstream::{ApiKey, Endpoint, Endpoints};
-use crate::routing::pool::PoolConfig;
+use crate::routing::pool::{ConfigError, PoolConfig};
 
 /// Where a key reference points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +116,23 @@ fn extract_key(secret: &str) -> Result<String, &'static str> {
     }
 }
 
+/// The pool a function serves: the file at `path` (the bundled pool when `None`), with the
+/// deployment's key references (`provider`, `ref` pairs of `TIERWISE_API_KEY_REFS`) in place of
+/// the pool's own `api_key_ref`s — the pool whose keys [`load_endpoints`] then reads.
+pub fn deployment_pool(
+    path: Option<&std::path::Path>,
+    key_refs: &[(String, String)],
+) -> Result<PoolConfig, ConfigError> {
+    let mut pool = match path {
+        Some(p) => PoolConfig::load(p)?,
+        None => PoolConfig::bundled()?,
+    };
+    for (provider, key_ref) in key_refs {
+        pool.set_api_key_ref(provider, key_ref)?;
+    }
+    Ok(pool)
+}
+
 /// The clients, built once per [`load_endpoints`].
 struct Clients {
     ssm: aws_sdk_ssm::Client,
@@ -150,48 +167,68 @@ pub async fn load_endpoints(pool: &PoolConfig, sdk: &SdkConfig) -> Result<Endpoi
     Ok(endpoints)
 }
 
+/// Why a key could not be read, before the provider and reference are attached.
+enum Unread {
+    BadReference,
+    NotFound,
+    Empty,
+    Unusable(&'static str),
+    Service(StoreError),
+}
+
+impl Unread {
+    /// The error, naming the provider and the reference.
+    fn named(self, provider: &str, reference: &str) -> SecretError {
+        let (provider, reference) = (provider.to_string(), reference.to_string());
+        match self {
+            Unread::BadReference => SecretError::BadReference {
+                provider,
+                reference,
+            },
+            Unread::NotFound => SecretError::NotFound {
+                provider,
+                reference,
+            },
+            Unread::Empty => SecretError::Empty {
+                provider,
+                reference,
+            },
+            Unread::Unusable(reason) => SecretError::Unusable {
+                provider,
+                reference,
+                reason,
+            },
+            Unread::Service(source) => SecretError::Service {
+                provider,
+                reference,
+                source,
+            },
+        }
+    }
+}
+
 async fn resolve(
     clients: &Clients,
     provider: &str,
     reference: &str,
 ) -> Result<ApiKey, SecretError> {
-    let names = || (provider.to_string(), reference.to_string());
-    let not_found = || {
-        let (provider, reference) = names();
-        SecretError::NotFound {
-            provider,
-            reference,
-        }
-    };
-    let unusable = |reason| {
-        let (provider, reference) = names();
-        SecretError::Unusable {
-            provider,
-            reference,
-            reason,
-        }
-    };
-    let service = |source| {
-        let (provider, reference) = names();
-        SecretError::Service {
-            provider,
-            reference,
-            source,
-        }
-    };
-    let Some(source) = key_source(reference) else {
-        let (provider, reference) = names();
-        return Err(SecretError::BadReference {
-            provider,
-            reference,
-        });
-    };
-    let key = match source {
+    let named = |u: Unread| u.named(provider, reference);
+    let source = key_source(reference).ok_or_else(|| named(Unread::BadReference))?;
+    let key = read_key(clients, source).await.map_err(named)?;
+    if key.is_empty() {
+        return Err(named(Unread::Empty));
+    }
+    Ok(ApiKey::new(key))
+}
+
+/// The key text at `source`, trimmed (empty when the source holds nothing).
+async fn read_key(clients: &Clients, source: KeySource<'_>) -> Result<String, Unread> {
+    match source {
         KeySource::Env(var) => match std::env::var(var) {
-            Ok(v) => v.trim().to_string(),
-            Err(std::env::VarError::NotPresent) => return Err(not_found()),
+            Ok(v) => Ok(v.trim().to_string()),
+            Err(std::env::VarError::NotPresent) => Err(Unread::NotFound),
             Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(unusable("the variable is not valid UTF-8"));
+                Err(Unread::Unusable("the variable is not valid UTF-8"))
             }
         },
         KeySource::Ssm(name) => {
@@ -203,18 +240,18 @@ async fn resolve(
                 .send()
                 .await;
             match res {
-                Ok(out) => out
+                Ok(out) => Ok(out
                     .parameter
                     .and_then(|p| p.value)
                     .map(|v| v.trim().to_string())
-                    .unwrap_or_default(),
+                    .unwrap_or_default()),
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|se| se.is_parameter_not_found()) =>
                 {
-                    return Err(not_found());
+                    Err(Unread::NotFound)
                 }
-                Err(e) => return Err(service(store_error("SSM", &e))),
+                Err(e) => Err(Unread::Service(store_error("SSM", &e))),
             }
         }
         KeySource::SecretsManager(id) => {
@@ -226,31 +263,21 @@ async fn resolve(
                 .await;
             match res {
                 Ok(out) => match out.secret_string {
-                    Some(secret) => extract_key(&secret).map_err(unusable)?,
-                    None => {
-                        return Err(unusable(
-                            "the secret has no SecretString (binary secrets are not supported)",
-                        ));
-                    }
+                    Some(secret) => extract_key(&secret).map_err(Unread::Unusable),
+                    None => Err(Unread::Unusable(
+                        "the secret has no SecretString (binary secrets are not supported)",
+                    )),
                 },
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|se| se.is_resource_not_found_exception()) =>
                 {
-                    return Err(not_found());
+                    Err(Unread::NotFound)
                 }
-                Err(e) => return Err(service(store_error("Secrets Manager", &e))),
+                Err(e) => Err(Unread::Service(store_error("Secrets Manager", &e))),
             }
         }
-    };
-    if key.is_empty() {
-        let (provider, reference) = names();
-        return Err(SecretError::Empty {
-            provider,
-            reference,
-        });
     }
-    Ok(ApiKey::new(key))
 }
 
 /// Creates (or overwrites) an encrypted SSM parameter: for local stacks and tests.

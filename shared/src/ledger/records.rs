@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::routing::decision::{Decision, Message, RouteRequest};
+use crate::routing::decision::{DecidedBy, Decision, Message, RouteRequest};
 use crate::routing::pool::Tier;
 
 /// `record` attribute of a per-query cost record.
@@ -80,7 +80,8 @@ pub struct CostRecord {
     pub predicted_tier: Tier,
     pub confidence: f64,
     pub escalated: bool,
-    pub decided_by: String,
+    /// `rule:<name>`, `classifier` or `passthrough`, as the decision's.
+    pub decided_by: DecidedBy,
     /// The task kind the router recognised (DynamoDB `task_kind`, absent when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_kind: Option<String>,
@@ -274,7 +275,7 @@ impl CostRecord {
             cost_nanos: usd_to_nanos(self.cost_usd),
             baseline_cost_nanos: usd_to_nanos(self.baseline_cost_usd),
             escalations: u64::from(self.escalated),
-            rule_decisions: u64::from(self.decided_by.starts_with("rule:")),
+            rule_decisions: u64::from(self.decided_by.is_rule()),
             shadow_samples: u64::from(self.shadow),
             upstream_errors: u64::from(self.status == RecordStatus::UpstreamError),
             router_ms_sum: self.router_ms,
@@ -529,7 +530,7 @@ pub struct ShadowSample {
     pub routed_model: String,
     pub routed_tier: Tier,
     pub predicted_tier: Tier,
-    pub decided_by: String,
+    pub decided_by: DecidedBy,
     pub confidence: f64,
     pub reference_model: String,
     /// The routed model's answer (OpenAI chat-completion body) when the router proxied the
@@ -670,7 +671,7 @@ pub mod item {
             (attr::PREDICTED_TIER, s(rec.predicted_tier.as_str())),
             (attr::CONFIDENCE, n(decimal(rec.confidence, 6))),
             (attr::ESCALATED, Value::Bool(rec.escalated)),
-            (attr::DECIDED_BY, s(&rec.decided_by)),
+            (attr::DECIDED_BY, s(rec.decided_by.to_string())),
             (attr::INPUT_TOKENS, n(rec.input_tokens)),
             (attr::OUTPUT_TOKENS, n(rec.output_tokens)),
             (attr::TOKENS_ESTIMATED, Value::Bool(rec.tokens_estimated)),
@@ -736,7 +737,7 @@ mod tests {
             predicted_tier: Tier::Tier1,
             confidence: 0.93,
             escalated: false,
-            decided_by: "rule:greeting".into(),
+            decided_by: DecidedBy::rule("greeting"),
             fallbacks: vec![],
             estimated_cost_usd: 0.000085,
             baseline_cost_usd: 0.00302,

@@ -1,6 +1,8 @@
 //! The router as a service: a decision, then its cost record (and rollup) and, for a sampled
 //! query, its shadow sample — with nothing lost when a store fails: what cannot be delivered
 //! is parked on the fallback, and what cannot even be parked is logged in full and counted.
+//! Every way a query ends (a decision, a proxied answer, a refusal, a stream) goes through
+//! one step, [`RoutingService::settle`].
 //!
 //! Generic over the narrow traits of [`crate::ledger::store`], so it runs against DynamoDB and SQS in
 //! the Lambda and against memory in unit tests.
@@ -27,15 +29,49 @@ impl Delivery {
     pub fn is_delivered(&self) -> bool {
         matches!(self, Delivery::Delivered | Delivery::Duplicate)
     }
+
+    /// The delivery's name in log lines.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Delivery::Delivered => "delivered",
+            Delivery::Duplicate => "duplicate",
+            Delivery::Parked { .. } => "parked",
+            Delivery::Lost { .. } => "lost",
+        }
+    }
+}
+
+/// What became of a query's record and sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub record: Delivery,
+    /// `None` when the query was not sampled (or was a replay).
+    pub sample: Option<Delivery>,
+}
+
+impl Settled {
+    /// Whether the record did not reach its store (parked or lost).
+    pub fn record_failed(&self) -> bool {
+        !self.record.is_delivered()
+    }
+
+    /// Whether a sample was due and did not reach its queue (parked or lost).
+    pub fn sample_failed(&self) -> bool {
+        self.sample.as_ref().is_some_and(|d| !d.is_delivered())
+    }
+
+    /// How many items were lost: neither delivered nor parked.
+    pub fn lost(&self) -> u8 {
+        let lost = |d: &Delivery| u8::from(matches!(d, Delivery::Lost { .. }));
+        lost(&self.record) + self.sample.as_ref().map_or(0, lost)
+    }
 }
 
 /// A routed query and what became of its record and sample.
 #[derive(Debug, Clone)]
 pub struct Routed {
     pub decision: Decision,
-    pub record: Delivery,
-    /// `None` when the query was not sampled (or was a replay).
-    pub sample: Option<Delivery>,
+    pub settled: Settled,
 }
 
 /// The router with its sinks.
@@ -89,23 +125,26 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
         let sampled = shadow_sampled(&decision.query_id, self.shadow_rate);
         let baseline = self.router.pool().baseline().id.as_str();
         let record = CostRecord::routed(&decision, baseline, sampled, now.clone());
-        let record_delivery = self.deliver_record(record).await;
-        // A replay's sample was taken care of by the first delivery.
-        let sample = if sampled && record_delivery != Delivery::Duplicate {
-            let sample = ShadowSample::of(req, &decision, baseline, &now.rfc3339, None);
-            Some(self.deliver_sample(sample).await)
-        } else {
-            None
+        let sample =
+            sampled.then(|| ShadowSample::of(req, &decision, baseline, &now.rfc3339, None));
+        let settled = self.settle(record, sample).await;
+        Ok(Routed { decision, settled })
+    }
+
+    /// Settles a query: writes its record (and rollup), then sends its sample when it has one
+    /// — unless the record was already there: a replay's sample went with the first delivery.
+    /// What cannot be delivered is parked; nothing here fails the query.
+    pub async fn settle(&self, record: CostRecord, sample: Option<ShadowSample>) -> Settled {
+        let record = self.deliver_record(record).await;
+        let sample = match sample {
+            Some(s) if record != Delivery::Duplicate => Some(self.deliver_sample(s).await),
+            _ => None,
         };
-        Ok(Routed {
-            decision,
-            record: record_delivery,
-            sample,
-        })
+        Settled { record, sample }
     }
 
     /// Writes a record; parks it when the write fails.
-    pub async fn deliver_record(&self, record: CostRecord) -> Delivery {
+    async fn deliver_record(&self, record: CostRecord) -> Delivery {
         match self.costs.write_cost(&record).await {
             Ok(WriteOutcome::Written) => Delivery::Delivered,
             Ok(WriteOutcome::Duplicate) => Delivery::Duplicate,
@@ -125,7 +164,7 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
     }
 
     /// Sends a sample; parks it when the send fails.
-    pub async fn deliver_sample(&self, sample: ShadowSample) -> Delivery {
+    async fn deliver_sample(&self, sample: ShadowSample) -> Delivery {
         match self.samples.send_sample(&sample).await {
             Ok(()) => Delivery::Delivered,
             Err(e) => {
@@ -247,6 +286,12 @@ mod tests {
             .block_on(f)
     }
 
+    /// Routes `hello` through a service over `mem` sampling at `rate`.
+    fn route_hello(mem: &Mem, rate: f64) -> Routed {
+        let svc = service(mem, rate);
+        block(svc.route(&RouteRequest::query("hello"), None, &AllHealthy)).unwrap()
+    }
+
     const ID: &str = "0190c3e0-1111-7000-8000-000000000001";
 
     #[test]
@@ -256,11 +301,11 @@ mod tests {
         let req = RouteRequest::query("Explain how a B-tree split works.");
         let first = block(svc.route(&req, Some(ID), &AllHealthy)).unwrap();
         assert_eq!(first.decision.query_id, ID);
-        assert_eq!(first.record, Delivery::Delivered);
-        assert_eq!(first.sample, Some(Delivery::Delivered));
+        assert_eq!(first.settled.record, Delivery::Delivered);
+        assert_eq!(first.settled.sample, Some(Delivery::Delivered));
         let again = block(svc.route(&req, Some(&ID.to_uppercase()), &AllHealthy)).unwrap();
-        assert_eq!(again.record, Delivery::Duplicate);
-        assert_eq!(again.sample, None);
+        assert_eq!(again.settled.record, Delivery::Duplicate);
+        assert_eq!(again.settled.sample, None);
         assert_eq!(mem.records.lock().unwrap().len(), 1);
         assert_eq!(mem.samples.lock().unwrap().len(), 1);
         let rec = &mem.records.lock().unwrap()[0];
@@ -271,9 +316,8 @@ mod tests {
     #[test]
     fn unsampled_queries_send_nothing() {
         let mem = Mem::default();
-        let svc = service(&mem, 0.0);
-        let r = block(svc.route(&RouteRequest::query("hello"), None, &AllHealthy)).unwrap();
-        assert_eq!(r.sample, None);
+        let r = route_hello(&mem, 0.0);
+        assert_eq!(r.settled.sample, None);
         assert!(mem.samples.lock().unwrap().is_empty());
         assert!(!mem.records.lock().unwrap()[0].shadow);
     }
@@ -285,20 +329,14 @@ mod tests {
             fail_samples: true,
             ..Mem::default()
         };
-        let svc = service(&mem, 1.0);
-        let r = block(svc.route(&RouteRequest::query("hello"), None, &AllHealthy)).unwrap();
-        assert_eq!(
-            r.record,
-            Delivery::Parked {
-                kind: "unavailable"
-            }
-        );
-        assert_eq!(
-            r.sample,
-            Some(Delivery::Parked {
-                kind: "unavailable"
-            })
-        );
+        let r = route_hello(&mem, 1.0);
+        let parked = Delivery::Parked {
+            kind: "unavailable",
+        };
+        assert_eq!(r.settled.record, parked);
+        assert_eq!(r.settled.sample, Some(parked));
+        assert!(r.settled.record_failed() && r.settled.sample_failed());
+        assert_eq!(r.settled.lost(), 0);
         let parked = mem.parked.lock().unwrap();
         assert!(
             matches!(&parked[0], Parked::CostRecord { record, .. } if record.query_id == r.decision.query_id)
@@ -313,15 +351,15 @@ mod tests {
             fail_parking: true,
             ..Mem::default()
         };
-        let svc = service(&mem, 0.0);
-        let r = block(svc.route(&RouteRequest::query("hello"), None, &AllHealthy)).unwrap();
+        let r = route_hello(&mem, 0.0);
         assert_eq!(
-            r.record,
+            r.settled.record,
             Delivery::Lost {
                 kind: "unavailable"
             }
         );
-        assert!(!r.record.is_delivered());
+        assert!(!r.settled.record.is_delivered());
+        assert_eq!(r.settled.lost(), 1);
     }
 
     #[test]
@@ -330,9 +368,9 @@ mod tests {
         let svc = service(&mem, 1.0);
         let e = block(svc.route(&RouteRequest::query("hi"), Some("not-a-uuid"), &AllHealthy))
             .unwrap_err();
-        assert_eq!(e.status(), 400);
+        assert!(matches!(e, RouteError::InvalidRequest(_)), "{e:?}");
         let e = block(svc.route(&RouteRequest::default(), None, &AllHealthy)).unwrap_err();
-        assert_eq!(e.status(), 400);
+        assert!(matches!(e, RouteError::InvalidRequest(_)), "{e:?}");
         assert!(mem.records.lock().unwrap().is_empty());
         assert!(mem.samples.lock().unwrap().is_empty());
         assert!(mem.parked.lock().unwrap().is_empty());

@@ -3,7 +3,9 @@
 //! proxy's fallback chain ([`crate::proxy::chain`]), then record what it cost from the provider's
 //! usage and, for a sampled query, send the shadow sample with the routed answer.
 //!
-//! The handler only maps HTTP to [`ChatRequest`] and [`ChatReply`] back; a stream's record is
+//! The handler only maps HTTP to [`ChatRequest`] and [`ChatReply`] back; what went wrong is
+//! told by [`ChatError`] (refused before any upstream call) and [`Unanswered`] (no model
+//! answered), which `crate::serve::errors` turns into HTTP answers. A stream's record is
 //! written by [`StreamFinish::finish`] once the stream has ended.
 
 use std::time::Instant;
@@ -16,15 +18,16 @@ use crate::ledger::records::{
     Attempt, AttemptOutcome, CostRecord, RecordStatus, ShadowSample, Timestamp, UpstreamDetail,
     shadow_sampled,
 };
-use crate::ledger::service::{Delivery, RoutingService};
+use crate::ledger::service::{RoutingService, Settled, parse_query_id};
 use crate::ledger::store::{CostSink, ParkingLot, SampleSink};
 use crate::proxy::chain::{
-    self, Candidate, ChainOutcome, ChainPlan, Exhausted, HealthReporter, ProxySettings,
+    self, Candidate, ChainOutcome, ChainPlan, Exhausted, HealthReporter, ProxyResult, ProxySettings,
 };
 use crate::proxy::upstream::{ChatStream, ChatUpstream, SseTap, UpstreamError, Usage};
-use crate::routing::decision::{Decision, HealthView, Message, RouteRequest, round3, round9};
+use crate::routing::decision::{
+    Decision, HealthView, Message, RouteError, RouteRequest, round3, round9,
+};
 use crate::routing::pool::{ModelSpec, Tier};
-use crate::serve::api::ApiError;
 
 /// Model names that ask tierwise to route.
 pub const AUTO_MODELS: [&str; 2] = ["auto", "tierwise/auto"];
@@ -60,26 +63,27 @@ pub struct ChatRequest {
 
 impl ChatRequest {
     /// Parses a request body; `header_cap` is the `x-tierwise-max-cost-usd` header's value.
-    pub fn parse(body: &[u8], header_cap: Option<&str>) -> Result<ChatRequest, ApiError> {
+    pub fn parse(body: &[u8], header_cap: Option<&str>) -> Result<ChatRequest, ChatError> {
+        let invalid = |m: &str| ChatError::InvalidRequest(m.to_string());
         let mut obj: Map<String, Value> = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(o)) => o,
-            Ok(_) => return Err(ApiError::bad_request("the body must be a JSON object")),
-            Err(e) => return Err(ApiError::bad_request(format!("invalid JSON body: {e}"))),
+            Ok(_) => return Err(invalid("the body must be a JSON object")),
+            Err(e) => return Err(invalid(&format!("invalid JSON body: {e}"))),
         };
         let model = match obj.get("model") {
             Some(Value::String(m)) if !m.trim().is_empty() => m.trim().to_string(),
-            Some(_) => return Err(ApiError::bad_request("`model` must be a non-empty string")),
+            Some(_) => return Err(invalid("`model` must be a non-empty string")),
             None => {
-                return Err(ApiError::bad_request(
+                return Err(invalid(
                     "`model` is required: \"auto\" to route, or a model of GET /v1/models",
                 ));
             }
         };
         let messages: Vec<Message> = match obj.get("messages") {
             Some(v @ Value::Array(a)) if !a.is_empty() => serde_json::from_value(v.clone())
-                .map_err(|e| ApiError::bad_request(format!("invalid `messages`: {e}")))?,
+                .map_err(|e| invalid(&format!("invalid `messages`: {e}")))?,
             _ => {
-                return Err(ApiError::bad_request(
+                return Err(invalid(
                     "`messages` is required: a non-empty array of chat messages",
                 ));
             }
@@ -87,7 +91,7 @@ impl ChatRequest {
         let stream = match obj.get("stream") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(ApiError::bad_request("`stream` must be a boolean")),
+            Some(_) => return Err(invalid("`stream` must be a boolean")),
         };
         let max_output_tokens = ["max_completion_tokens", "max_tokens"]
             .iter()
@@ -95,24 +99,9 @@ impl ChatRequest {
         let options: TierwiseOptions = match obj.remove("tierwise") {
             None | Some(Value::Null) => TierwiseOptions::default(),
             Some(v) => serde_json::from_value(v)
-                .map_err(|e| ApiError::bad_request(format!("invalid `tierwise` options: {e}")))?,
+                .map_err(|e| invalid(&format!("invalid `tierwise` options: {e}")))?,
         };
-        let header_cap = match header_cap {
-            Some(h) => Some(parse_cap(h.trim().parse::<f64>().ok()).ok_or_else(|| {
-                ApiError::bad_request("x-tierwise-max-cost-usd must be a positive number of USD")
-            })?),
-            None => None,
-        };
-        let body_cap = match options.max_cost_usd {
-            Some(c) => Some(parse_cap(Some(c)).ok_or_else(|| {
-                ApiError::bad_request("tierwise.max_cost_usd must be a positive number of USD")
-            })?),
-            None => None,
-        };
-        let max_cost_usd = match (header_cap, body_cap) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let max_cost_usd = request_cap(header_cap, options.max_cost_usd)?;
         Ok(ChatRequest {
             body: obj,
             model,
@@ -136,8 +125,82 @@ impl ChatRequest {
     }
 }
 
-fn parse_cap(v: Option<f64>) -> Option<f64> {
-    v.filter(|c| c.is_finite() && *c > 0.0)
+/// The request's cost cap: the header's and the body option's, the lower of both; each must
+/// be a positive number of USD.
+fn request_cap(header: Option<&str>, body: Option<f64>) -> Result<Option<f64>, ChatError> {
+    let positive = |v: Option<f64>, message: &str| {
+        v.filter(|c| c.is_finite() && *c > 0.0)
+            .ok_or_else(|| ChatError::InvalidRequest(message.to_string()))
+    };
+    let header = header
+        .map(|h| {
+            positive(
+                h.trim().parse::<f64>().ok(),
+                "x-tierwise-max-cost-usd must be a positive number of USD",
+            )
+        })
+        .transpose()?;
+    let body = body
+        .map(|c| {
+            positive(
+                Some(c),
+                "tierwise.max_cost_usd must be a positive number of USD",
+            )
+        })
+        .transpose()?;
+    Ok(match (header, body) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// Why a chat request was refused before any upstream call.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// The body (or the cost-cap header) is malformed; the text says what, for the caller.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// `model` is neither `auto` nor a model of the pool.
+    #[error("no model `{0}` in the pool")]
+    ModelNotFound(String),
+    /// The router refused the request (or its query id).
+    #[error(transparent)]
+    Route(#[from] RouteError),
+}
+
+/// Why no model answered a chat request: the fallback chain ran out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unanswered {
+    /// The request's cost cap (USD) left no model to call.
+    CostCap { cap_usd: f64 },
+    /// The request's time ran out.
+    Deadline,
+    /// The last model tried was rate limited.
+    RateLimited,
+    /// The last model tried timed out.
+    TimedOut,
+    /// No model could be called.
+    NoModel,
+    /// The providers failed otherwise.
+    Failed,
+}
+
+impl Unanswered {
+    /// Why the chain ended without an answer, from its reason and its last error.
+    pub fn of(reason: Exhausted, last_error: Option<&UpstreamError>, cap_usd: Option<f64>) -> Self {
+        match (reason, last_error) {
+            (Exhausted::CostCap, _) => Unanswered::CostCap {
+                cap_usd: cap_usd.unwrap_or(0.0),
+            },
+            (Exhausted::Deadline, _) => Unanswered::Deadline,
+            (_, Some(UpstreamError::RateLimited { .. })) => Unanswered::RateLimited,
+            (_, Some(UpstreamError::ReadTimeout | UpstreamError::ConnectTimeout)) => {
+                Unanswered::TimedOut
+            }
+            (_, None) => Unanswered::NoModel,
+            _ => Unanswered::Failed,
+        }
+    }
 }
 
 /// The upstream side of the service: client, breakers, retry policy.
@@ -147,49 +210,148 @@ pub struct ChatProxy<U, H> {
     pub settings: ProxySettings,
 }
 
-/// How a chat request ended (before the HTTP mapping). One per request, moved once: the
-/// size of the stream variant does not matter.
-#[allow(clippy::large_enum_variant)]
+/// How a chat request ended (before the HTTP mapping).
 pub enum ChatReply {
-    /// A buffered answer: the provider's (or, for `Rejected`, its refusal) body as sent.
-    Answer {
-        status: u16,
-        content_type: String,
-        body: Bytes,
-        decision: Decision,
-        record: Delivery,
-        sample: Option<Delivery>,
-        path: String,
-        /// Time spent in upstream calls (every attempt and wait excluded), ms.
-        upstream_ms: f64,
-    },
-    /// A stream whose first bytes have arrived; pass `first` then `rest` through an
-    /// [`SseTap`] to the caller, then call [`StreamFinish::finish`].
-    Stream {
-        stream: ChatStream,
-        decision: Decision,
-        finish: StreamFinish,
-    },
+    /// A buffered answer: the provider's (or, when it refused the request, its refusal) body
+    /// as sent.
+    Answer { answer: Answer, trail: Trail },
     /// No model answered.
-    Failed {
-        error: ApiError,
-        decision: Decision,
-        record: Delivery,
-        path: String,
-        upstream_ms: f64,
-    },
+    Failed { reason: Unanswered, trail: Trail },
+    /// A stream whose first bytes have arrived: pass them on, then call
+    /// [`StreamFinish::finish`].
+    Stream(Box<PendingStream>),
+}
+
+/// A provider's buffered body, as sent.
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Bytes,
+}
+
+/// What a proxied request that has ended leaves to tell: its decision, its path through the
+/// chain, its time upstream, and what became of its record and sample.
+pub struct Trail {
+    pub decision: Decision,
+    /// The attempts as `model:outcome` joined by ` > `.
+    pub path: String,
+    /// Time spent in upstream calls (every attempt and wait excluded), ms.
+    pub upstream_ms: f64,
+    pub settled: Settled,
+}
+
+/// A stream whose first bytes have arrived: pass `stream.first` then `stream.rest` through an
+/// [`SseTap`] to the caller, then call [`StreamFinish::finish`].
+pub struct PendingStream {
+    pub stream: ChatStream,
+    pub finish: StreamFinish,
+}
+
+/// One chat request from its decision to its record: what every way it can end records.
+struct Ticket {
+    decision: Decision,
+    route: RouteRequest,
+    baseline: ModelSpec,
+    sampled: bool,
+    stream: bool,
+    at: Timestamp,
+}
+
+impl Ticket {
+    /// The decision now names the candidate that answered.
+    fn answered_by(&mut self, candidate: &Candidate) -> ModelSpec {
+        self.decision.model = candidate.model.id.clone();
+        self.decision.tier = candidate.tier;
+        candidate.model.clone()
+    }
+
+    /// The shadow sample with the routed answer, when the query is sampled.
+    fn sample(&self, answer: impl FnOnce() -> Value) -> Option<ShadowSample> {
+        self.sampled.then(|| {
+            ShadowSample::of(
+                &self.route,
+                &self.decision,
+                &self.baseline.id,
+                &self.at.rfc3339,
+                Some(answer()),
+            )
+        })
+    }
+
+    /// The cost record of the call to `model`: tokens and cost from the provider's usage when
+    /// it came (the router's estimate otherwise), plus what failed attempts cost; the
+    /// baseline's cost for the same tokens (none when no answer came). `answered`: a model
+    /// answered (the record is then marked as shadowed when the query is sampled).
+    fn record(
+        &self,
+        model: &ModelSpec,
+        usage: Option<&Usage>,
+        attempts: &[Attempt],
+        status: RecordStatus,
+        answered: bool,
+    ) -> CostRecord {
+        let stream = self.stream;
+        let failed_cost: f64 = attempts
+            .iter()
+            .filter(|a| a.outcome != AttemptOutcome::Ok)
+            .map(|a| a.cost_usd)
+            .sum();
+        let ok_cost: f64 = attempts
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a.outcome,
+                    AttemptOutcome::Ok | AttemptOutcome::StreamInterrupted
+                )
+            })
+            .map(|a| a.cost_usd)
+            .sum();
+        let billed_answer =
+            matches!(status, RecordStatus::Ok) || status == RecordStatus::UpstreamError && stream;
+        let mut rec = CostRecord::routed(
+            &self.decision,
+            &self.baseline.id,
+            self.sampled && answered,
+            self.at.clone(),
+        );
+        rec.status = status;
+        rec.model = model.id.clone();
+        rec.upstream_ms = Some(round3(attempts.iter().map(|a| a.ms).sum()));
+        match usage {
+            Some(u) => {
+                rec.input_tokens = u.prompt_tokens;
+                rec.output_tokens = u.completion_tokens;
+                rec.tokens_estimated = false;
+                rec.cost_usd = round9(ok_cost + failed_cost);
+                rec.baseline_cost_usd = round9(chain::usage_cost_usd(&self.baseline, u));
+            }
+            // Answered without usage: the estimate stands.
+            None if billed_answer => rec.cost_usd = round9(ok_cost + failed_cost),
+            None => {
+                // No answer: what the failed attempts cost, and no baseline to compare with.
+                rec.cost_usd = round9(failed_cost);
+                rec.baseline_cost_usd = 0.0;
+                rec.output_tokens = 0;
+            }
+        }
+        rec.upstream = Some(UpstreamDetail {
+            attempts: attempts.to_vec(),
+            failed_cost_usd: round9(failed_cost),
+            cached_tokens: usage.and_then(|u| u.cached_tokens),
+            reasoning_tokens: usage.and_then(|u| u.reasoning_tokens),
+            stream,
+        });
+        rec
+    }
 }
 
 /// What is needed to record a streamed answer once it has ended.
 pub struct StreamFinish {
-    decision: Decision,
+    ticket: Ticket,
     model: ModelSpec,
-    baseline: ModelSpec,
     attempts: Vec<Attempt>,
-    route: RouteRequest,
-    sampled: bool,
+    path: String,
     started: Instant,
-    at: Timestamp,
 }
 
 impl StreamFinish {
@@ -201,75 +363,53 @@ impl StreamFinish {
         svc: &RoutingService<C, S, P>,
         tap: &SseTap,
         interrupted: Option<&UpstreamError>,
-    ) -> (Delivery, Option<Delivery>) {
+    ) -> Settled {
         let complete = interrupted.is_none() && tap.done() && tap.error().is_none();
         let status = if complete {
             RecordStatus::Ok
         } else {
             RecordStatus::UpstreamError
         };
+        let usage = tap.usage();
         if let Some(last) = self.attempts.last_mut() {
             last.ms = round3(self.started.elapsed().as_secs_f64() * 1e3);
             if !complete {
                 last.outcome = AttemptOutcome::StreamInterrupted;
             }
-        }
-        let usage = tap.usage();
-        // An interrupted stream was generated (and billed) up to where it stopped: priced
-        // from usage when it came, else estimated.
-        let answer_cost = match &usage {
-            Some(u) => chain::usage_cost_usd(&self.model, u),
-            None => self.decision.estimated_cost_usd,
-        };
-        if let Some(last) = self.attempts.last_mut() {
-            last.cost_usd = round9(answer_cost);
+            // An interrupted stream was generated (and billed) up to where it stopped:
+            // priced from usage when it came, else estimated.
+            last.cost_usd = round9(match &usage {
+                Some(u) => chain::usage_cost_usd(&self.model, u),
+                None => self.ticket.decision.estimated_cost_usd,
+            });
             last.cost_estimated = usage.is_none();
         }
-        let record = proxied_record(
-            &self.decision,
-            &self.model,
-            &self.baseline,
-            usage.as_ref(),
-            &self.attempts,
-            status,
-            true,
-            self.sampled,
-            self.at.clone(),
-        );
-        let record_delivery = svc.deliver_record(record).await;
-        let sample = if self.sampled && complete && record_delivery != Delivery::Duplicate {
-            let answer = json!({
-                "object": "chat.completion",
-                "model": self.model.id,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": tap.content()}, "finish_reason": "stop"}],
-                "usage": usage,
-            });
-            let sample = ShadowSample::of(
-                &self.route,
-                &self.decision,
-                &self.baseline.id,
-                &self.at.rfc3339,
-                Some(answer),
-            );
-            Some(svc.deliver_sample(sample).await)
+        let record = self
+            .ticket
+            .record(&self.model, usage.as_ref(), &self.attempts, status, true);
+        let sample = if complete {
+            self.ticket.sample(|| {
+                json!({
+                    "object": "chat.completion",
+                    "model": self.model.id,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": tap.content()}, "finish_reason": "stop"}],
+                    "usage": usage,
+                })
+            })
         } else {
             None
         };
-        (record_delivery, sample)
+        svc.settle(record, sample).await
     }
 
-    /// The attempts so far as `model:outcome` joined by ` > `.
-    pub fn path(&self) -> String {
-        self.attempts
-            .iter()
-            .map(|a| format!("{}:{}", a.model, a.outcome))
-            .collect::<Vec<_>>()
-            .join(" > ")
+    /// The attempts up to the stream as `model:outcome` joined by ` > `.
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// The decision this stream answers.
     pub fn decision(&self) -> &Decision {
-        &self.decision
+        &self.ticket.decision
     }
 }
 
@@ -283,47 +423,30 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
         req: ChatRequest,
         query_id: Option<&str>,
         deadline: Instant,
-    ) -> Result<ChatReply, ApiError>
+    ) -> Result<ChatReply, ChatError>
     where
         U: ChatUpstream,
         H: HealthReporter + HealthView,
     {
+        let decision = self.decide_chat(&req, query_id, &proxy_.health)?;
         let pool = self.router().pool();
-        let mut decision = if req.is_auto() {
-            self.router().route(&req.route, &proxy_.health)
-        } else if pool.model(&req.model).is_some() {
-            self.router().passthrough(&req.route, &req.model)
-        } else {
-            return Err(ApiError::model_not_found(&req.model));
-        }
-        .map_err(|e| ApiError::from(&e))?;
-        if let Some(id) = query_id {
-            decision.query_id =
-                crate::ledger::service::parse_query_id(id).map_err(|e| ApiError::from(&e))?;
-        }
-        let at = Timestamp::now();
-        let sampled = shadow_sampled(&decision.query_id, self.shadow_rate());
-        let baseline = pool.baseline().clone();
-        let candidates: Vec<Candidate> = std::iter::once(&decision.model)
-            .chain(&decision.fallbacks)
-            .filter_map(|id| {
-                pool.model(id).map(|(tier, m)| Candidate {
-                    model: m.clone(),
-                    tier,
-                })
-            })
-            .collect();
-        let output_tokens = req
-            .max_output_tokens
-            .unwrap_or(u64::from(pool.expected_output_tokens()));
-        let cap = req.max_cost_usd.or(pool.max_request_cost_usd());
+        let ticket = Ticket {
+            sampled: shadow_sampled(&decision.query_id, self.shadow_rate()),
+            decision,
+            route: req.route,
+            baseline: pool.baseline().clone(),
+            stream: req.stream,
+            at: Timestamp::now(),
+        };
         let plan = ChainPlan {
-            candidates,
+            candidates: self.candidates(&ticket.decision),
             body: req.body,
             stream: req.stream,
-            cost_cap_usd: cap,
-            input_tokens: decision.input_tokens,
-            output_tokens,
+            cost_cap_usd: req.max_cost_usd.or(pool.max_request_cost_usd()),
+            input_tokens: ticket.decision.input_tokens,
+            output_tokens: req
+                .max_output_tokens
+                .unwrap_or(u64::from(pool.expected_output_tokens())),
             deadline,
         };
         let result = chain::run(
@@ -334,66 +457,83 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
             |m| m.provider.clone(),
         )
         .await;
+        Ok(self.conclude(ticket, &plan, result).await)
+    }
+
+    /// The decision for a chat request: routed (`auto`) or the named pool model; the
+    /// caller's query id, when given, replaces the generated one.
+    fn decide_chat(
+        &self,
+        req: &ChatRequest,
+        query_id: Option<&str>,
+        health: &dyn HealthView,
+    ) -> Result<Decision, ChatError> {
+        let router = self.router();
+        let mut decision = if req.is_auto() {
+            router.route(&req.route, health)?
+        } else if router.pool().model(&req.model).is_some() {
+            router.passthrough(&req.route, &req.model)?
+        } else {
+            return Err(ChatError::ModelNotFound(req.model.clone()));
+        };
+        if let Some(id) = query_id {
+            decision.query_id = parse_query_id(id)?;
+        }
+        Ok(decision)
+    }
+
+    /// The decision's model then its fallbacks, as the chain's candidates.
+    fn candidates(&self, decision: &Decision) -> Vec<Candidate> {
+        let pool = self.router().pool();
+        std::iter::once(&decision.model)
+            .chain(&decision.fallbacks)
+            .filter_map(|id| {
+                pool.model(id).map(|(tier, m)| Candidate {
+                    model: m.clone(),
+                    tier,
+                })
+            })
+            .collect()
+    }
+
+    /// The reply for how the chain ended, its record (and sample) settled — a stream's once
+    /// it has ended.
+    async fn conclude(
+        &self,
+        mut ticket: Ticket,
+        plan: &ChainPlan,
+        result: ProxyResult,
+    ) -> ChatReply {
         let path = result.path();
         let upstream_ms = result.upstream_ms();
-        match result.outcome {
+        let (model, usage, answer, status, answered, sample) = match result.outcome {
             ChainOutcome::Completed { completion, index } => {
-                let model = plan.candidates[index].model.clone();
-                decision.model = model.id.clone();
-                decision.tier = plan.candidates[index].tier;
-                let record = proxied_record(
-                    &decision,
-                    &model,
-                    &baseline,
-                    completion.usage.as_ref(),
-                    &result.attempts,
-                    RecordStatus::Ok,
-                    false,
-                    sampled,
-                    at.clone(),
-                );
-                let record_delivery = self.deliver_record(record).await;
-                let sample = if sampled && record_delivery != Delivery::Duplicate {
-                    let s = ShadowSample::of(
-                        &req.route,
-                        &decision,
-                        &baseline.id,
-                        &at.rfc3339,
-                        Some(completion.json.clone()),
-                    );
-                    Some(self.deliver_sample(s).await)
-                } else {
-                    None
-                };
-                Ok(ChatReply::Answer {
+                let model = ticket.answered_by(&plan.candidates[index]);
+                let sample = ticket.sample(|| completion.json.clone());
+                let answer = Answer {
                     status: completion.status,
                     content_type: completion.content_type,
                     body: completion.body,
-                    decision,
-                    record: record_delivery,
+                };
+                (
+                    model,
+                    completion.usage,
+                    Ok(answer),
+                    RecordStatus::Ok,
+                    true,
                     sample,
-                    path,
-                    upstream_ms,
-                })
+                )
             }
             ChainOutcome::Streaming { stream, index } => {
-                let model = plan.candidates[index].model.clone();
-                decision.model = model.id.clone();
-                decision.tier = plan.candidates[index].tier;
-                Ok(ChatReply::Stream {
-                    stream,
-                    decision: decision.clone(),
-                    finish: StreamFinish {
-                        decision,
-                        model,
-                        baseline,
-                        attempts: result.attempts,
-                        route: req.route,
-                        sampled,
-                        started: Instant::now(),
-                        at,
-                    },
-                })
+                let model = ticket.answered_by(&plan.candidates[index]);
+                let finish = StreamFinish {
+                    ticket,
+                    model,
+                    attempts: result.attempts,
+                    path,
+                    started: Instant::now(),
+                };
+                return ChatReply::Stream(Box::new(PendingStream { stream, finish }));
             }
             ChainOutcome::Rejected {
                 status,
@@ -401,148 +541,37 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
                 body,
                 index,
             } => {
-                let model = plan.candidates[index].model.clone();
-                let record = proxied_record(
-                    &decision,
-                    &model,
-                    &baseline,
-                    None,
-                    &result.attempts,
-                    RecordStatus::Rejected,
-                    req.stream,
-                    false,
-                    at,
-                );
-                let record_delivery = self.deliver_record(record).await;
-                Ok(ChatReply::Answer {
+                let answer = Answer {
                     status,
                     content_type,
                     body,
-                    decision,
-                    record: record_delivery,
-                    sample: None,
-                    path,
-                    upstream_ms,
-                })
+                };
+                let model = plan.candidates[index].model.clone();
+                (model, None, Ok(answer), RecordStatus::Rejected, false, None)
             }
             ChainOutcome::Exhausted { reason, last_error } => {
-                let error = match (reason, &last_error) {
-                    (Exhausted::CostCap, _) => ApiError::cost_cap(cap.unwrap_or(0.0)),
-                    (Exhausted::Deadline, _) => ApiError::upstream(
-                        504,
-                        "upstream_timeout",
-                        "no model answered within the request's time",
-                    ),
-                    (_, Some(UpstreamError::RateLimited { .. })) => ApiError::upstream(
-                        429,
-                        "upstream_rate_limited",
-                        "every model that could answer is rate limited; retry later",
-                    ),
-                    (_, Some(UpstreamError::ReadTimeout | UpstreamError::ConnectTimeout)) => {
-                        ApiError::upstream(504, "upstream_timeout", "the model providers timed out")
-                    }
-                    (_, None) => ApiError::upstream(
-                        503,
-                        "no_healthy_model",
-                        "no model is available to answer",
-                    ),
-                    _ => ApiError::upstream(
-                        502,
-                        "upstream_error",
-                        "the model providers failed to answer",
-                    ),
-                };
-                let model = pool
-                    .model(&decision.model)
-                    .map(|(_, m)| m.clone())
-                    .unwrap_or_else(|| baseline.clone());
-                let record = proxied_record(
-                    &decision,
-                    &model,
-                    &baseline,
-                    None,
-                    &result.attempts,
-                    RecordStatus::UpstreamError,
-                    req.stream,
-                    false,
-                    at,
-                );
-                let record_delivery = self.deliver_record(record).await;
-                Ok(ChatReply::Failed {
-                    error,
-                    decision,
-                    record: record_delivery,
-                    path,
-                    upstream_ms,
-                })
+                let reason = Unanswered::of(reason, last_error.as_ref(), plan.cost_cap_usd);
+                let model = self
+                    .router()
+                    .pool()
+                    .model(&ticket.decision.model)
+                    .map_or_else(|| ticket.baseline.clone(), |(_, m)| m.clone());
+                let status = RecordStatus::UpstreamError;
+                (model, None, Err(reason), status, false, None)
             }
+        };
+        let record = ticket.record(&model, usage.as_ref(), &result.attempts, status, answered);
+        let trail = Trail {
+            settled: self.settle(record, sample).await,
+            decision: ticket.decision,
+            path,
+            upstream_ms,
+        };
+        match answer {
+            Ok(answer) => ChatReply::Answer { answer, trail },
+            Err(reason) => ChatReply::Failed { reason, trail },
         }
     }
-}
-
-/// The cost record of a proxied call: tokens and cost from the provider's usage when it came
-/// (the router's estimate otherwise), plus what failed attempts cost; the baseline's cost for
-/// the same tokens (none when no answer came).
-#[allow(clippy::too_many_arguments)]
-fn proxied_record(
-    decision: &Decision,
-    model: &ModelSpec,
-    baseline: &ModelSpec,
-    usage: Option<&Usage>,
-    attempts: &[Attempt],
-    status: RecordStatus,
-    stream: bool,
-    shadow: bool,
-    at: Timestamp,
-) -> CostRecord {
-    let failed_cost: f64 = attempts
-        .iter()
-        .filter(|a| a.outcome != AttemptOutcome::Ok)
-        .map(|a| a.cost_usd)
-        .sum();
-    let answered = matches!(status, RecordStatus::Ok)
-        || (status == RecordStatus::UpstreamError && stream && usage.is_some());
-    let mut rec = CostRecord::routed(decision, &baseline.id, shadow, at);
-    rec.status = status;
-    rec.model = model.id.clone();
-    rec.upstream_ms = Some(round3(attempts.iter().map(|a| a.ms).sum()));
-    let ok_cost: f64 = attempts
-        .iter()
-        .filter(|a| {
-            matches!(
-                a.outcome,
-                AttemptOutcome::Ok | AttemptOutcome::StreamInterrupted
-            )
-        })
-        .map(|a| a.cost_usd)
-        .sum();
-    match usage {
-        Some(u) => {
-            rec.input_tokens = u.prompt_tokens;
-            rec.output_tokens = u.completion_tokens;
-            rec.tokens_estimated = false;
-            rec.cost_usd = round9(ok_cost + failed_cost);
-            rec.baseline_cost_usd = round9(chain::usage_cost_usd(baseline, u));
-        }
-        None if answered || status == RecordStatus::UpstreamError && stream => {
-            // Answered without usage: the estimate stands.
-            rec.cost_usd = round9(ok_cost + failed_cost);
-        }
-        None => {
-            // No answer: what the failed attempts cost, and no baseline to compare with.
-            rec.cost_usd = round9(failed_cost);
-            rec.baseline_cost_usd = 0.0;
-            rec.output_tokens = 0;
-        }
-    }
-    rec.upstream = Some(UpstreamDetail {
-        attempts: attempts.to_vec(),
-        failed_cost_usd: round9(failed_cost),
-        cached_tokens: usage.and_then(|u| u.cached_tokens),
-        reasoning_tokens: usage.and_then(|u| u.reasoning_tokens),
-        stream,
-    });
-    rec
 }
 
 #[cfg(test)]
@@ -577,14 +606,53 @@ mod tests {
             (b"{not json", "invalid JSON"),
         ] {
             let e = ChatRequest::parse(body, None).unwrap_err();
-            assert_eq!(e.status, 400);
-            assert!(e.message.contains(needle), "{} lacks {needle}", e.message);
+            assert!(matches!(e, ChatError::InvalidRequest(_)), "{e:?}");
+            assert!(e.to_string().contains(needle), "{e} lacks {needle}");
         }
         let e = ChatRequest::parse(
             br#"{"model":"auto","messages":[{"role":"user","content":"x"}]}"#,
             Some("abc"),
         )
         .unwrap_err();
-        assert_eq!(e.status, 400);
+        assert!(matches!(e, ChatError::InvalidRequest(_)), "{e:?}");
+    }
+
+    #[test]
+    fn the_lower_cost_cap_wins() {
+        assert_eq!(request_cap(Some(" 0.5 "), Some(0.2)).unwrap(), Some(0.2));
+        assert_eq!(request_cap(Some("0.1"), None).unwrap(), Some(0.1));
+        assert_eq!(request_cap(None, None).unwrap(), None);
+        assert!(request_cap(Some("0"), None).is_err());
+        assert!(request_cap(None, Some(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn an_exhausted_chain_says_why() {
+        let rate_limited = UpstreamError::RateLimited { retry_after: None };
+        for (reason, last, want) in [
+            (
+                Exhausted::CostCap,
+                None,
+                Unanswered::CostCap { cap_usd: 0.5 },
+            ),
+            (
+                Exhausted::Deadline,
+                Some(&rate_limited),
+                Unanswered::Deadline,
+            ),
+            (
+                Exhausted::AllFailed,
+                Some(&rate_limited),
+                Unanswered::RateLimited,
+            ),
+            (
+                Exhausted::AllFailed,
+                Some(&UpstreamError::ReadTimeout),
+                Unanswered::TimedOut,
+            ),
+            (Exhausted::AllFailed, None, Unanswered::NoModel),
+        ] {
+            assert_eq!(Unanswered::of(reason, last, Some(0.5)), want);
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! fallback chain across models and tiers ([`chain`]), the upstream HTTP client ([`upstream`],
 //! built with the `upstream` feature) and the shared circuit breakers ([`breaker`]).
 //!
-//! May import: [`crate::routing`], [`crate::ledger`], [`crate::serve`]'s API shapes.
+//! May import: [`crate::routing`], [`crate::ledger`].
 
 pub mod breaker;
 #[cfg(feature = "upstream")]

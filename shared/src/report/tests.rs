@@ -539,7 +539,7 @@ fn money_sums_exactly() {
         predicted_tier: Tier::Tier1,
         confidence: 0.9,
         escalated: false,
-        decided_by: "classifier".into(),
+        decided_by: crate::routing::decision::DecidedBy::Classifier,
         task_kind: None,
         input_tokens: 1,
         output_tokens: 1,

@@ -65,7 +65,8 @@ pub enum InitError {
     Classifier(#[from] ClassifierError),
 }
 
-/// Why a request could not be routed. Every variant but `Internal` is the caller's to fix.
+/// Why a request could not be routed. Every variant but `Internal` is the caller's to fix;
+/// `crate::serve::errors` says how each is answered over HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
     #[error("{0}")]
@@ -81,16 +82,6 @@ pub enum RouteError {
 }
 
 impl RouteError {
-    /// HTTP status for the caller.
-    pub fn status(&self) -> u16 {
-        match self {
-            RouteError::InvalidRequest(_) => 400,
-            RouteError::TooLarge(_) | RouteError::ContextTooLong { .. } => 413,
-            RouteError::NoHealthyModel { .. } => 503,
-            RouteError::Internal(_) => 500,
-        }
-    }
-
     /// Whether retrying the same request may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(
@@ -169,7 +160,8 @@ pub struct Decision {
     pub predicted_tier: Tier,
     pub confidence: f64,
     pub escalated: bool,
-    pub decided_by: String,
+    /// What decided the tier: `rule:<name>`, `classifier` or `passthrough`.
+    pub decided_by: DecidedBy,
     pub fallbacks: Vec<String>,
     pub estimated_cost_usd: f64,
     pub baseline_cost_usd: f64,
@@ -185,6 +177,75 @@ pub struct Decision {
     pub tenant: String,
     pub pricing_version: String,
     pub router_version: String,
+}
+
+/// What decided a query's tier. Serialised (JSON, DynamoDB, the `x-tierwise-decided-by`
+/// header) as `rule:<name>`, `classifier` or `passthrough`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DecidedBy {
+    /// A cheap rule decided the tier, or bounded the classifier's (`rule:<name>`).
+    Rule(String),
+    /// The classifier (with escalation when unsure).
+    Classifier,
+    /// The request named a model of the pool: no routing.
+    Passthrough,
+}
+
+/// A `decided_by` text that is none of `rule:<name>`, `classifier`, `passthrough`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a decision source (rule:<name>, classifier or passthrough)")]
+pub struct UnknownDecidedBy(pub String);
+
+impl DecidedBy {
+    const RULE_PREFIX: &'static str = "rule:";
+
+    /// Decided (or bounded) by the rule `name`.
+    pub fn rule(name: impl Into<String>) -> Self {
+        DecidedBy::Rule(name.into())
+    }
+
+    /// Whether a rule decided.
+    pub fn is_rule(&self) -> bool {
+        matches!(self, DecidedBy::Rule(_))
+    }
+}
+
+impl std::fmt::Display for DecidedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecidedBy::Rule(name) => write!(f, "{}{name}", Self::RULE_PREFIX),
+            DecidedBy::Classifier => f.write_str("classifier"),
+            DecidedBy::Passthrough => f.write_str("passthrough"),
+        }
+    }
+}
+
+impl std::str::FromStr for DecidedBy {
+    type Err = UnknownDecidedBy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "classifier" => Ok(DecidedBy::Classifier),
+            "passthrough" => Ok(DecidedBy::Passthrough),
+            _ => match s.strip_prefix(Self::RULE_PREFIX) {
+                Some(name) => Ok(DecidedBy::rule(name)),
+                None => Err(UnknownDecidedBy(s.to_string())),
+            },
+        }
+    }
+}
+
+impl Serialize for DecidedBy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DecidedBy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Which models are healthy right now (circuit breakers); the policy skips the others.
@@ -208,7 +269,7 @@ pub struct TierChoice {
     pub predicted_tier: Tier,
     pub confidence: f64,
     pub escalated: bool,
-    pub decided_by: String,
+    pub decided_by: DecidedBy,
     /// P(a tier1 model's answer would be judged worse), from outcome data ([`TierProbs::strong`]),
     /// rules included: 1 if rules exclude tier1, 0 if a rule decides tier1.
     pub strong_score: f64,
@@ -218,6 +279,13 @@ pub struct TierChoice {
     pub task_kind: Option<String>,
     /// Tokens of the whole input (for cost).
     pub input_tokens: usize,
+}
+
+/// The model a decision picked, its tier and its fallbacks.
+struct Picked<'a> {
+    model: &'a ModelSpec,
+    tier: Tier,
+    fallbacks: Vec<String>,
 }
 
 /// The router: everything a decision needs, built once.
@@ -307,6 +375,35 @@ impl Router {
     ) -> Result<Decision, RouteError> {
         let started = Instant::now();
         let (routed_text, messages_tokens) = self.request_text(req)?;
+        let threshold = self.threshold(req)?;
+        let tenant = tenant_of(req)?;
+        let mut choice = self.choose_tier(&routed_text, threshold)?;
+        if let Some(all) = messages_tokens {
+            choice.input_tokens = all.max(choice.input_tokens);
+        }
+        let lo = req.min_tier.unwrap_or(Tier::Tier1);
+        let hi = req.max_tier.unwrap_or(Tier::Tier3);
+        let picked = self.pick_model(&choice, lo, hi, health)?;
+        Ok(Decision {
+            predicted_tier: choice.predicted_tier,
+            confidence: round6(choice.confidence),
+            escalated: choice.escalated,
+            decided_by: choice.decided_by,
+            task_kind: choice.task_kind,
+            ..self.priced(
+                started,
+                picked.model,
+                picked.tier,
+                choice.input_tokens as u64,
+                tenant,
+                picked.fallbacks,
+            )
+        })
+    }
+
+    /// The request's confidence threshold (the pool's when it names none), after checking
+    /// the request's own bounds.
+    fn threshold(&self, req: &RouteRequest) -> Result<f64, RouteError> {
         let threshold = match req.require_confidence {
             Some(t) if !(0.0..=1.0).contains(&t) || t.is_nan() => {
                 return Err(RouteError::InvalidRequest(format!(
@@ -323,16 +420,19 @@ impl Router {
                 "min_tier {lo} is above max_tier {hi}"
             )));
         }
-        let tenant = tenant_of(req)?;
-        let mut choice = self.choose_tier(&routed_text, threshold)?;
-        if let Some(all) = messages_tokens {
-            choice.input_tokens = all.max(choice.input_tokens);
-        }
+        Ok(threshold)
+    }
 
-        // Bounds: the request's, then context windows.
-        let lo = req.min_tier.unwrap_or(Tier::Tier1);
-        let hi = req.max_tier.unwrap_or(Tier::Tier3);
-        let mut tier = choice.tier.clamp(lo, hi);
+    /// The model for a tier choice within `lo..=hi`: the chosen tier bounded, then the
+    /// context windows (the tiers above, else the ones below), then health; its fallbacks.
+    fn pick_model(
+        &self,
+        choice: &TierChoice,
+        lo: Tier,
+        hi: Tier,
+        health: &dyn HealthView,
+    ) -> Result<Picked<'_>, RouteError> {
+        let start = choice.tier.clamp(lo, hi);
         let output_tokens = u64::from(self.pool.expected_output_tokens());
         let input_tokens = choice.input_tokens as u64;
         let fits = |m: &ModelSpec| {
@@ -341,7 +441,6 @@ impl Router {
         };
         // Tiers to try: the chosen one and up to `hi`, then (when nothing there fits the
         // context) down to `lo` — a cheaper model that can read the query beats a refusal.
-        let start = tier;
         let order: Vec<Tier> = Tier::ALL
             .iter()
             .copied()
@@ -375,7 +474,7 @@ impl Router {
                     .map(|m| (i, m))
             })
             .ok_or(RouteError::NoHealthyModel { min: lo, max: hi })?;
-        tier = order[pos];
+        let tier = order[pos];
         // Fallbacks never go down in quality: the rest of the tier, then the tiers above.
         let fallbacks = order[pos..]
             .iter()
@@ -384,13 +483,10 @@ impl Router {
             .filter(|m| m.id != model.id && usable(m))
             .map(|m| m.id.clone())
             .collect();
-        Ok(Decision {
-            predicted_tier: choice.predicted_tier,
-            confidence: round6(choice.confidence),
-            escalated: choice.escalated,
-            decided_by: choice.decided_by,
-            task_kind: choice.task_kind,
-            ..self.priced(started, model, tier, input_tokens, tenant, fallbacks)
+        Ok(Picked {
+            model,
+            tier,
+            fallbacks,
         })
     }
 
@@ -437,7 +533,7 @@ impl Router {
             predicted_tier: tier,
             confidence: 1.0,
             escalated: false,
-            decided_by: "passthrough".into(),
+            decided_by: DecidedBy::Passthrough,
             fallbacks,
             estimated_cost_usd: round9(model.cost_usd(input_tokens, out)),
             baseline_cost_usd: round9(baseline.cost_usd(input_tokens, out)),
@@ -467,7 +563,7 @@ impl Router {
                 predicted_tier: tier,
                 confidence: 1.0,
                 escalated: false,
-                decided_by: format!("rule:{name}"),
+                decided_by: DecidedBy::rule(name),
                 strong_score: if tier == Tier::Tier1 { 0.0 } else { 1.0 },
                 probs: None,
                 task_kind: None,
@@ -483,12 +579,12 @@ impl Router {
         } else {
             (predicted, false)
         };
-        let mut decided_by = "classifier".to_string();
+        let mut decided_by = DecidedBy::Classifier;
         let mut strong_score = probs.strong;
         if let Some((name, min)) = rules.min_tier {
             if min > tier {
                 tier = min;
-                decided_by = format!("rule:{name}");
+                decided_by = DecidedBy::rule(name);
             }
             if min > Tier::Tier1 {
                 strong_score = 1.0;
@@ -497,7 +593,7 @@ impl Router {
         if let Some((name, max)) = rules.max_tier {
             if max < tier {
                 tier = max;
-                decided_by = format!("rule:{name}");
+                decided_by = DecidedBy::rule(name);
             }
             if max == Tier::Tier1 {
                 strong_score = 0.0;
@@ -661,6 +757,27 @@ mod tests {
             "hello"
         );
         let err = routed(&[("system", "x"), ("assistant", "y")]).unwrap_err();
-        assert_eq!(err.status(), 400);
+        assert!(matches!(err, RouteError::InvalidRequest(_)), "{err:?}");
+    }
+
+    #[test]
+    fn decision_sources_keep_their_text() {
+        for (by, text) in [
+            (DecidedBy::rule("greeting"), "rule:greeting"),
+            (DecidedBy::Classifier, "classifier"),
+            (DecidedBy::Passthrough, "passthrough"),
+        ] {
+            assert_eq!(by.to_string(), text);
+            assert_eq!(text.parse::<DecidedBy>().unwrap(), by);
+            assert_eq!(serde_json::to_value(&by).unwrap(), text);
+            assert_eq!(
+                serde_json::from_value::<DecidedBy>(text.into()).unwrap(),
+                by
+            );
+        }
+        assert!(DecidedBy::rule("code").is_rule());
+        assert!(!DecidedBy::Classifier.is_rule());
+        assert!("escalated".parse::<DecidedBy>().is_err());
+        assert!(serde_json::from_value::<DecidedBy>("router".into()).is_err());
     }
 }

@@ -1,10 +1,11 @@
-//! What the Lambda handlers share: JSON answers, OpenAI-style error answers, the EMF clock
-//! and the JSON logging set-up. Built with the `lambda` feature (the functions enable it).
+//! What the Lambda handlers share: JSON answers, OpenAI-style error answers, the JSON logging
+//! set-up and the start-up every function binary runs ([`start`]). Built with the `lambda`
+//! feature (the functions enable it).
 
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Response};
 
-use crate::serve::api::ApiError;
+use crate::serve::errors::ApiError;
 
 /// A JSON answer.
 pub fn json_response(status: u16, body: String) -> Response<Body> {
@@ -20,13 +21,6 @@ pub fn json_response(status: u16, body: String) -> Response<Body> {
 /// An error answer: the status and `{"error": {"message", "type", "code"}}`.
 pub fn error_response(e: &ApiError) -> Response<Body> {
     json_response(e.status, e.body().to_string())
-}
-
-/// Unix epoch milliseconds (EMF timestamps).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// JSON log lines on stdout (CloudWatch Logs), filtered by a `tracing` filter such as
@@ -49,4 +43,38 @@ pub fn init_logging(level: &str) {
 pub fn route_path(path: &str) -> &str {
     let p = path.trim_end_matches('/');
     if p.is_empty() { "/" } else { p }
+}
+
+/// What every function binary does at start: JSON logs at `log_level`, a single-thread
+/// runtime, the app built once by `init` (a failure is logged and ends the process), a
+/// "`name` ready" log line with the time since `started`, then the runtime loop `serve`.
+pub fn start<A, Init, Serve>(
+    name: &str,
+    log_level: &str,
+    started: std::time::Instant,
+    init: Init,
+    serve: impl FnOnce(std::sync::Arc<A>) -> Serve,
+) -> Result<(), lambda_http::Error>
+where
+    Init: std::future::Future<Output = anyhow::Result<A>>,
+    Serve: std::future::Future<Output = Result<(), lambda_http::Error>>,
+{
+    init_logging(log_level);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let app = match init.await {
+            Ok(app) => std::sync::Arc::new(app),
+            Err(e) => {
+                tracing::error!(error = %e, "{name} init failed");
+                return Err(lambda_http::Error::from(e.to_string()));
+            }
+        };
+        tracing::info!(
+            init_ms = started.elapsed().as_secs_f64() * 1e3,
+            "{name} ready"
+        );
+        serve(app).await
+    })
 }

@@ -1,7 +1,59 @@
 //! CloudWatch Embedded Metric Format (EMF): metrics written as one JSON log line, which
 //! CloudWatch Logs turns into metrics without a `PutMetricData` call on the request path.
+//!
+//! A Lambda builds one [`Metrics`] at init (namespace, its `Service` dimension, where lines
+//! go) and emits every line through it; [`Emf`] is the line.
 
 use serde_json::{Map, Value, json};
+
+/// EMF namespace of every tierwise metric (the template's alarms read it).
+pub const NAMESPACE: &str = "tierwise";
+
+/// Where EMF lines go (stdout in Lambda; captured in tests).
+pub type MetricsOut = Box<dyn Fn(&str) + Send + Sync>;
+
+/// EMF lines to stdout, where Lambda sends them to CloudWatch Logs.
+pub fn stdout() -> MetricsOut {
+    Box::new(|line| println!("{line}"))
+}
+
+/// Unix epoch milliseconds (EMF timestamps).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A Lambda's metrics: every line in one namespace, with the function's `Service` dimension,
+/// stamped when emitted.
+pub struct Metrics {
+    namespace: &'static str,
+    service: &'static str,
+    out: MetricsOut,
+}
+
+impl Metrics {
+    /// The metrics of `service` in `namespace`, written to `out`.
+    pub fn new(namespace: &'static str, service: &'static str, out: MetricsOut) -> Self {
+        Self {
+            namespace,
+            service,
+            out,
+        }
+    }
+
+    /// Emits one line: `build` adds dimensions and metrics to a line stamped now, with the
+    /// `Service` dimension set.
+    pub fn emit(&self, build: impl FnOnce(Emf) -> Emf) {
+        let line = Emf::new(self.namespace, now_ms()).dimension("Service", self.service);
+        (self.out)(&build(line).to_line());
+    }
+
+    /// Emits metrics aggregated over the `Service` dimension alone.
+    pub fn service_metrics(&self, metrics: &[(&str, f64, Unit)]) {
+        self.emit(|line| line.metrics(&[&["Service"]], metrics));
+    }
+}
 
 /// EMF metric units used here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +133,39 @@ impl Emf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_emitter_stamps_namespace_and_service() {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = std::sync::Arc::clone(&lines);
+        let metrics = Metrics::new(
+            NAMESPACE,
+            "reporter",
+            Box::new(move |l| sink.lock().unwrap().push(l.to_string())),
+        );
+        metrics.service_metrics(&[("ReportLatency", 2.5, Unit::Milliseconds)]);
+        metrics.emit(|line| {
+            line.dimension("Tier", "tier2")
+                .metrics(&[&["Service", "Tier"]], &[("Queries", 1.0, Unit::Count)])
+        });
+        let lines: Vec<Value> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["Service"], "reporter");
+        assert_eq!(lines[0]["ReportLatency"], 2.5);
+        let d = &lines[0]["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(d["Namespace"], "tierwise");
+        assert_eq!(d["Dimensions"], json!([["Service"]]));
+        assert_eq!(
+            (&lines[1]["Service"], &lines[1]["Tier"]),
+            (&json!("reporter"), &json!("tier2"))
+        );
+        assert!(lines[1]["_aws"]["Timestamp"].as_i64().unwrap() > 1_700_000_000_000);
+    }
 
     #[test]
     fn line_follows_the_emf_shape() {

@@ -585,7 +585,7 @@ impl<U: ChatUpstream, S: EvaluationStore> Evaluator<U, S> {
             routed_model: sample.routed_model.clone(),
             routed_tier: sample.routed_tier,
             predicted_tier: sample.predicted_tier,
-            decided_by: sample.decided_by.clone(),
+            decided_by: sample.decided_by.to_string(),
             confidence: sample.confidence,
             reference_model: plan.reference.id.clone(),
             reference_tier: plan.reference_tier,

@@ -103,6 +103,21 @@ impl<'p> Loc<'p> {
             .ok_or_else(|| self.invalid(attr, &n, "a decimal amount with at most 9 decimals"))
     }
 
+    fn decided_by(
+        &self,
+        attr: &'static str,
+        v: Attr,
+    ) -> Result<crate::routing::decision::DecidedBy, ExportError> {
+        let t = self.text(attr, v)?;
+        t.parse().map_err(|_| {
+            self.invalid(
+                attr,
+                &t,
+                "a decision source (rule:<name>, classifier, passthrough)",
+            )
+        })
+    }
+
     fn tier(&self, attr: &'static str, v: Attr) -> Result<Tier, ExportError> {
         let t = self.text(attr, v)?;
         t.parse()
@@ -133,7 +148,7 @@ impl<'p> Loc<'p> {
             predicted_tier: f.required(attr::PREDICTED_TIER, Loc::tier)?,
             confidence: f.required(attr::CONFIDENCE, Loc::float)?,
             escalated: f.required(attr::ESCALATED, Loc::boolean)?,
-            decided_by: f.required(attr::DECIDED_BY, Loc::string)?,
+            decided_by: f.required(attr::DECIDED_BY, Loc::decided_by)?,
             task_kind: f.optional(attr::TASK_KIND, Loc::string)?,
             input_tokens: f.required(attr::INPUT_TOKENS, Loc::count)?,
             output_tokens: f.required(attr::OUTPUT_TOKENS, Loc::count)?,
