@@ -5,7 +5,7 @@ pub mod fake_upstream;
 pub mod moto;
 pub mod scripted;
 
-/// The keys of the routing decision that `../shared/DESIGN.md` fixes (extra keys are allowed).
+/// The keys of the routing decision that `docs/http-api.md` fixes (extra keys are allowed).
 pub const DECISION_KEYS: [&str; 11] = [
     "query_id",
     "model",

@@ -799,7 +799,7 @@ fn write_features(
     let rows = tierwise::offline::dataset::read_jsonl(data)?;
     let embedder = tierwise::routing::embed::Embedder::bundled().context("loading the embedder")?;
     let refs: Vec<&tierwise::offline::dataset::BenchmarkRow> = rows.iter().collect();
-    let vectors = tierwise::routing::features::featurize_rows(&embedder, &refs, threads)?;
+    let vectors = tierwise::offline::dataset::featurize_rows(&embedder, &refs, threads)?;
     let mut w = std::io::BufWriter::new(
         std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
     );

@@ -2,7 +2,7 @@
 //! the rollup increment it adds to its day x tenant x tier x model aggregate, the shadow sample
 //! sent for evaluation, and the deterministic sampling rule.
 //!
-//! The cost record's field names are a contract (`DESIGN.md`, "Records"): users read exports of
+//! The cost record's field names are a contract (`docs/records.md`): users read exports of
 //! the table with their own tools, so they are written exactly as named here.
 
 use serde::{Deserialize, Serialize};
@@ -65,7 +65,7 @@ impl RecordStatus {
     }
 }
 
-/// One routed query (DESIGN.md: "Cost record").
+/// One routed query (`docs/records.md`, "Cost record").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostRecord {
     /// Always [`RECORD_COST`].
@@ -591,7 +591,7 @@ pub mod item {
     pub type Item = Vec<(&'static str, Value)>;
 
     /// The attribute names of a cost record item (its fields' names, the contract of
-    /// `DESIGN.md`, plus the keys, `day` and `ttl`) and of an attempt in its `attempts` list.
+    /// `docs/records.md`, plus the keys, `day` and `ttl`) and of an attempt in its `attempts` list.
     pub mod attr {
         pub const PK: &str = "pk";
         pub const SK: &str = "sk";

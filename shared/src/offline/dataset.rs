@@ -188,6 +188,30 @@ fn validate(row: &BenchmarkRow) -> Result<(), String> {
     Ok(())
 }
 
+/// A row that could not be featurised, named.
+#[derive(Debug, thiserror::Error)]
+#[error("featurising row {id}: {source}")]
+pub struct RowFeatureError {
+    pub id: String,
+    #[source]
+    pub source: crate::routing::embed::EmbedError,
+}
+
+/// The feature vectors of dataset rows (their routed text), on `threads` threads, in row order
+/// (`tierwise features` and `tierwise train`).
+pub fn featurize_rows(
+    embedder: &crate::routing::embed::Embedder,
+    rows: &[&BenchmarkRow],
+    threads: usize,
+) -> Result<Vec<Vec<f32>>, RowFeatureError> {
+    crate::offline::parallel::try_map(rows, threads, |r| {
+        crate::routing::features::featurize(embedder, &r.prompt).map_err(|source| RowFeatureError {
+            id: r.id.clone(),
+            source,
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,9 +22,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::offline::dataset::BenchmarkRow;
+use crate::offline::dataset::featurize_rows;
 use crate::routing::classifier::{Artifact, Calibration, FORMAT_V2, KindSection, TierClassifier};
 use crate::routing::embed::Embedder;
-use crate::routing::features::{feature_names, featurize_rows};
+use crate::routing::features::feature_names;
 use crate::routing::heads::{self, FitOptions, HeadError, LinearHead};
 use crate::routing::pool::{PoolConfig, Tier};
 
@@ -43,7 +44,7 @@ pub enum TrainError {
     #[error("{0}")]
     Input(String),
     #[error(transparent)]
-    Features(#[from] crate::routing::features::RowFeatureError),
+    Features(#[from] crate::offline::dataset::RowFeatureError),
     #[error(transparent)]
     Head(#[from] HeadError),
     #[error(transparent)]

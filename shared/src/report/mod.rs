@@ -5,7 +5,7 @@
 //! [`RollupSource`]; `tierwise report --export` feeds the raw cost records of an export (each
 //! read as a row of its own, [`RollupRow::of_record`](crate::ledger::records::RollupRow::of_record)).
 //! All go through the same [`ReportBuilder`], so they give the same [`Report`]. Its JSON is the
-//! contract of `DESIGN.md` ("Report"): money as JSON numbers in USD, summed in integer
+//! contract of `docs/report.md`: money as JSON numbers in USD, summed in integer
 //! nano-dollars so that totals equal the record sums exactly. [`render_table`] and
 //! [`render_html`] present it for a terminal and as a self-contained web page.
 //!

@@ -1,4 +1,4 @@
-//! The report's shape: its JSON body is the contract of `DESIGN.md` ("Report").
+//! The report's shape: its JSON body is the contract of `docs/report.md`.
 
 use std::collections::BTreeMap;
 

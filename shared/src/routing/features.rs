@@ -133,30 +133,6 @@ pub fn featurize(
     from_tokens(embedder, text, &tokens)
 }
 
-/// A row that could not be featurised, named.
-#[derive(Debug, thiserror::Error)]
-#[error("featurising row {id}: {source}")]
-pub struct RowFeatureError {
-    pub id: String,
-    #[source]
-    pub source: crate::routing::embed::EmbedError,
-}
-
-/// The feature vectors of dataset rows (their routed text), on `threads` threads, in row order
-/// (`tierwise features` and `tierwise train`).
-pub fn featurize_rows(
-    embedder: &crate::routing::embed::Embedder,
-    rows: &[&crate::offline::dataset::BenchmarkRow],
-    threads: usize,
-) -> Result<Vec<Vec<f32>>, RowFeatureError> {
-    crate::offline::parallel::try_map(rows, threads, |r| {
-        featurize(embedder, &r.prompt).map_err(|source| RowFeatureError {
-            id: r.id.clone(),
-            source,
-        })
-    })
-}
-
 /// The feature vector of `text` already tokenised with [`ROUTER_WINDOW`] (the router tokenises
 /// once and shares the tokens between rules, cost and features).
 pub fn from_tokens(

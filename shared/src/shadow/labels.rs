@@ -1,5 +1,5 @@
 //! Verdicts as training labels: an evaluation record as a row of routing-benchmark data
-//! (DESIGN.md), and the label export that writes them as JSON lines (`tierwise labels`).
+//! (`docs/data-and-eval.md`), and the label export that writes them as JSON lines (`tierwise labels`).
 
 use std::collections::BTreeMap;
 
@@ -40,7 +40,7 @@ impl EvaluationRecord {
     }
 }
 
-/// One row of routing-benchmark data (DESIGN.md): `{"id", "prompt", "task", "scores",
+/// One row of routing-benchmark data (`docs/data-and-eval.md`): `{"id", "prompt", "task", "scores",
 /// "costs_usd"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelRow {

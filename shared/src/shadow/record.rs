@@ -1,4 +1,4 @@
-//! The evaluation record: one verdict per query id (DESIGN.md, "Evaluation record"), with the
+//! The evaluation record: one verdict per query id (`docs/records.md`, "Evaluation record"), with the
 //! shadow spend kept apart from user traffic's cost, and the sample's prompt it keeps for the
 //! label export ([`sample_prompt`], cut by [`truncate_utf8`]).
 
@@ -21,7 +21,7 @@ pub const ROUTED_FROM_SAMPLE: &str = "sample";
 /// The evaluator called the routed model itself (a `/v1/route` decision): a shadow cost.
 pub const ROUTED_FROM_EVALUATOR: &str = "evaluator";
 
-/// One evaluated query (DESIGN.md: "Evaluation record"). Attribute names are written exactly
+/// One evaluated query (`docs/records.md`, "Evaluation record"). Attribute names are written exactly
 /// as named here (`pk = Q#<query_id>`, `sk = eval`, next to the cost record).
 ///
 /// Money: `shadow_cost_usd` is what the evaluation itself spent (the reference call, the judge
