@@ -19,9 +19,8 @@ use anyhow::{Context, bail};
 use benchkit::round;
 use flate2::bufread::MultiGzDecoder;
 use serde_json::json;
-use tierwise::ledger::records::{
-    CostRecord, Counters, RECORD_COST, RecordStatus, RollupRow, nanos_to_usd, usd_to_nanos,
-};
+use tierwise::ledger::money::{Timestamp, Usd};
+use tierwise::ledger::records::{CostRecord, Counters, RECORD_COST, RecordStatus, RollupRow};
 use tierwise::report::export::{ExportSummary, read_export};
 use tierwise::routing::pool::Tier;
 use tierwise_tests::export_fixture::{ExportWriter, cost_item_json, line};
@@ -45,14 +44,15 @@ fn record(i: u64) -> CostRecord {
             (h >> 24) & 0xfff,
             i
         ),
-        ts: format!(
+        ts: Timestamp::parse(&format!(
             "2026-11-{:02}T{:02}:{:02}:{:02}.{:03}Z",
             1 + i % 30,
             (h >> 8) % 24,
             (h >> 16) % 60,
             (h >> 24) % 60,
             (h >> 32) % 1000
-        ),
+        ))
+        .unwrap_or_else(Timestamp::now),
         tenant: format!("tenant-{:02}", (h >> 40) % 20),
         model: format!("provider/model-{}-{}", tier.as_str(), (h >> 44) % 2),
         tier,
@@ -68,9 +68,9 @@ fn record(i: u64) -> CostRecord {
         input_tokens: 20 + (h >> 12) % 4000,
         output_tokens: (h >> 20) % 1500,
         tokens_estimated: h.is_multiple_of(2),
-        cost_usd: nanos_to_usd(((h >> 28) % 20_000_000) as i64),
+        cost_usd: Usd::from_nanos(((h >> 28) % 20_000_000) as i64),
         baseline_model: "openai/gpt-4o".into(),
-        baseline_cost_usd: nanos_to_usd(((h >> 30) % 90_000_000) as i64),
+        baseline_cost_usd: Usd::from_nanos(((h >> 30) % 90_000_000) as i64),
         router_ms: ((h >> 50) % 40_000) as f64 / 1000.0,
         upstream_ms: (h % 3 == 1).then_some(((h >> 18) % 3_000_000) as f64 / 1000.0),
         status: [
@@ -128,7 +128,7 @@ fn generate(records: u64) -> anyhow::Result<Generated> {
         let range = (f * per_file).min(records)..((f + 1) * per_file).min(records);
         let lines = range.map(|i| {
             let r = record(i);
-            want_cost_nanos += usd_to_nanos(r.cost_usd);
+            want_cost_nanos += r.cost_usd.nanos();
             line(&cost_item_json(&r, TTL))
         });
         data_files.push(writer.data_file(&format!("part{f:02}.json.gz"), lines)?);
@@ -250,11 +250,11 @@ fn main() -> anyhow::Result<()> {
         a.add(c);
         a
     });
-    if total.queries != records || total.cost_nanos != generated.want_cost_nanos {
+    if total.queries != records || total.cost.nanos() != generated.want_cost_nanos {
         bail!(
             "rollup sums {} records / {} nanos, wrote {records} / {}",
             total.queries,
-            total.cost_nanos,
+            total.cost.nanos(),
             generated.want_cost_nanos
         );
     }

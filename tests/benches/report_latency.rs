@@ -13,6 +13,7 @@ use benchkit::{Stats, iters_override, ms, round};
 use serde_json::json;
 use tierwise::aws::dynamo::{read_rollups, rollup_update};
 use tierwise::aws::{dynamodb_client, sdk_config_at, setup};
+use tierwise::ledger::money::{Timestamp, Usd};
 use tierwise::ledger::records::{CostRecord, RecordStatus};
 use tierwise::report::{ReportBuilder, ReportParams};
 use tierwise::routing::pool::Tier;
@@ -35,7 +36,8 @@ fn record(day: u32, tenant: &str, model: &str, tier: Tier, n: u64) -> CostRecord
     CostRecord {
         record: "cost".into(),
         query_id: format!("bench-{day}-{tenant}-{model}-{n}"),
-        ts: format!("2026-10-{day:02}T12:00:00.000Z"),
+        ts: Timestamp::parse(&format!("2026-10-{day:02}T12:00:00.000Z"))
+            .unwrap_or_else(Timestamp::now),
         tenant: tenant.into(),
         model: model.into(),
         tier,
@@ -47,9 +49,9 @@ fn record(day: u32, tenant: &str, model: &str, tier: Tier, n: u64) -> CostRecord
         input_tokens: 40 + n,
         output_tokens: 300,
         tokens_estimated: true,
-        cost_usd: 0.0001 * (1 + tier.index()) as f64,
+        cost_usd: Usd::from_f64(0.0001 * (1 + tier.index()) as f64),
         baseline_model: "openai/gpt-4o".into(),
-        baseline_cost_usd: 0.0031,
+        baseline_cost_usd: Usd::from_f64(0.0031),
         router_ms: 5.0 + (n % 9) as f64,
         upstream_ms: None,
         status: RecordStatus::Routed,

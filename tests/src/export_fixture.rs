@@ -12,6 +12,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
+use tierwise::ledger::money::{Timestamp, Usd};
 use tierwise::ledger::records::item::{self, cost_item};
 use tierwise::ledger::records::{CostRecord, RECORD_COST, RecordStatus};
 use tierwise::report::export::{EXPORTS_FOLDER, MANIFEST_FILES, MANIFEST_SUMMARY, base64};
@@ -156,7 +157,7 @@ pub fn routed_record(query_id: &str, ts: &str) -> CostRecord {
     CostRecord {
         record: RECORD_COST.into(),
         query_id: query_id.into(),
-        ts: ts.into(),
+        ts: Timestamp::parse(ts).unwrap_or_else(|| panic!("not RFC 3339: {ts}")),
         tenant: "acme".into(),
         model: "deepseek/deepseek-v3".into(),
         tier: Tier::Tier1,
@@ -168,9 +169,9 @@ pub fn routed_record(query_id: &str, ts: &str) -> CostRecord {
         input_tokens: 12,
         output_tokens: 40,
         tokens_estimated: true,
-        cost_usd: 0.000085,
+        cost_usd: Usd::from_nanos(85_000),
         baseline_model: "openai/gpt-4o".into(),
-        baseline_cost_usd: 0.00302,
+        baseline_cost_usd: Usd::from_nanos(3_020_000),
         router_ms: 4.2,
         upstream_ms: None,
         status: RecordStatus::Routed,

@@ -425,8 +425,8 @@ fn export_record(i: u64, day: &str, tenant: &str) -> tierwise::ledger::records::
         tier,
         predicted_tier: tier,
         escalated: i.is_multiple_of(5),
-        cost_usd: 0.000_001_234 * (i % 7 + 1) as f64,
-        baseline_cost_usd: 0.003_125,
+        cost_usd: tierwise::ledger::money::Usd::from_nanos(1_234 * (i % 7 + 1) as i64),
+        baseline_cost_usd: tierwise::ledger::money::Usd::from_nanos(3_125_000),
         ..routed_record(
             &format!("0190c3e0-0000-7000-8000-{i:012}"),
             &format!("{day}T10:00:00.000Z"),
@@ -459,10 +459,7 @@ fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
             .collect();
         if *day != "2026-11-03" {
             expected += recs.len() as u64;
-            expected_nanos += recs
-                .iter()
-                .map(|r| tierwise::ledger::records::usd_to_nanos(r.cost_usd))
-                .sum::<i64>();
+            expected_nanos += recs.iter().map(|r| r.cost_usd.nanos()).sum::<i64>();
         }
         let lines: Vec<String> = recs.iter().map(|r| line(&cost_item_json(r, ttl))).collect();
         w.data_file(&format!("part-{f}.json.gz"), lines).unwrap();

@@ -18,9 +18,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
 use tierwise::aws::dynamo::{cost_item, rollup_update};
-use tierwise::ledger::records::{
-    CostRecord, RECORD_COST, RecordStatus, nanos_to_usd, usd_to_nanos,
-};
+use tierwise::ledger::money::{Timestamp, Usd};
+use tierwise::ledger::records::{CostRecord, RECORD_COST, RecordStatus};
 use tierwise::report::export::{
     EXPORTS_FOLDER, ExportError, ExportSummary, MANIFEST_FILES, MANIFEST_SUMMARY, base64,
     read_export,
@@ -67,6 +66,10 @@ fn rollup_item(rec: &CostRecord) -> Value {
 
 /// Records covering the value space: every tier and status, optional upstream latency, zero
 /// and large amounts, strings that need JSON escapes.
+fn ts(text: &str) -> Timestamp {
+    Timestamp::parse(text).unwrap()
+}
+
 fn records() -> Vec<CostRecord> {
     let base = routed_record(
         "0190c3e0-0000-7000-8000-000000000000",
@@ -76,7 +79,11 @@ fn records() -> Vec<CostRecord> {
         .map(|i| {
             let mut r = base.clone();
             r.query_id = format!("0190c3e0-0000-7000-8000-{i:012}");
-            r.ts = format!("2026-11-{:02}T23:59:59.{:03}Z", 1 + i % 30, i * 7 % 1000);
+            r.ts = ts(&format!(
+                "2026-11-{:02}T23:59:59.{:03}Z",
+                1 + i % 30,
+                i * 7 % 1000
+            ));
             r.tier = Tier::ALL[(i % 3) as usize];
             r.predicted_tier = Tier::ALL[(i / 3 % 3) as usize];
             r.escalated = r.tier > r.predicted_tier;
@@ -88,8 +95,8 @@ fn records() -> Vec<CostRecord> {
             ][(i % 3) as usize];
             r.upstream_ms = (r.status != RecordStatus::Routed).then_some(1234.5 + i as f64);
             r.tokens_estimated = r.status == RecordStatus::Routed;
-            r.cost_usd = [0.0, 0.000085, 123.456789012, 0.000000001][(i % 4) as usize];
-            r.baseline_cost_usd = r.cost_usd * 3.0;
+            r.cost_usd = [0, 85_000, 123_456_789_012, 1].map(Usd::from_nanos)[(i % 4) as usize];
+            r.baseline_cost_usd = Usd::from_nanos(r.cost_usd.nanos() * 3);
             r.input_tokens = i * 1000;
             r.router_ms = i as f64 * 0.125;
             r.shadow = i.is_multiple_of(5);
@@ -118,14 +125,6 @@ fn fixture_encoder_matches_cost_item() {
 fn records_written_by_cost_item_read_back_exactly() {
     let root = scratch("roundtrip");
     let recs = records();
-    // The money as written (the table keeps nano-dollars exactly).
-    let recs: Vec<CostRecord> = recs
-        .into_iter()
-        .map(|mut r| {
-            r.baseline_cost_usd = usd_to_nanos(r.baseline_cost_usd) as f64 / 1e9;
-            r
-        })
-        .collect();
     let mut w = ExportWriter::create(&root, "01764547200000-0a1b2c3d")
         .unwrap()
         .s3_prefix("tierwise/exports");
@@ -157,7 +156,7 @@ fn records_written_by_cost_item_read_back_exactly() {
         }
     );
     assert_eq!(got, recs);
-    let nanos = |rs: &[CostRecord]| rs.iter().map(|r| usd_to_nanos(r.cost_usd)).sum::<i64>();
+    let nanos = |rs: &[CostRecord]| rs.iter().map(|r| r.cost_usd).sum::<Usd>();
     assert_eq!(nanos(&got), nanos(&recs));
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -169,7 +168,11 @@ fn record(i: u64) -> CostRecord {
     CostRecord {
         record: RECORD_COST.into(),
         query_id: format!("0190c3e0-0000-7000-8000-{i:012}"),
-        ts: format!("2026-11-{:02}T12:00:{:02}.123Z", 1 + i % 28, i % 60),
+        ts: ts(&format!(
+            "2026-11-{:02}T12:00:{:02}.123Z",
+            1 + i % 28,
+            i % 60
+        )),
         tenant: format!("tenant-{}", i % 4),
         model: format!("model-{}", i % 5),
         tier,
@@ -185,9 +188,9 @@ fn record(i: u64) -> CostRecord {
         input_tokens: 10 + i % 900,
         output_tokens: i % 500,
         tokens_estimated: i.is_multiple_of(2),
-        cost_usd: nanos_to_usd((i * 7919 + 13) as i64),
+        cost_usd: Usd::from_nanos((i * 7919 + 13) as i64),
         baseline_model: "openai/gpt-4o".into(),
-        baseline_cost_usd: nanos_to_usd((i * 104_729 + 1) as i64),
+        baseline_cost_usd: Usd::from_nanos((i * 104_729 + 1) as i64),
         router_ms: (i % 5000) as f64 / 1000.0,
         upstream_ms: (i % 3 == 1).then_some(100.0 + (i % 977) as f64 / 8.0),
         status: [
@@ -299,12 +302,9 @@ fn a_good_export_gives_exactly_the_records_written() {
         }
     );
     assert_eq!(got, written);
-    let nanos = |rs: &[CostRecord]| -> (i64, i64) {
-        rs.iter().fold((0, 0), |(c, b), r| {
-            (
-                c + usd_to_nanos(r.cost_usd),
-                b + usd_to_nanos(r.baseline_cost_usd),
-            )
+    let nanos = |rs: &[CostRecord]| -> (Usd, Usd) {
+        rs.iter().fold((Usd::ZERO, Usd::ZERO), |(c, b), r| {
+            (c + r.cost_usd, b + r.baseline_cost_usd)
         })
     };
     assert_eq!(nanos(&got), nanos(&written));

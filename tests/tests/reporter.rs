@@ -14,7 +14,8 @@ use lambda_http::Body;
 use serde_json::{Value, json};
 use tierwise::aws::dynamo::DynamoCostStore;
 use tierwise::aws::{dynamodb_client, sdk_config_at, setup};
-use tierwise::ledger::records::{CostRecord, Timestamp, parse_usd_nanos, shadow_sampled};
+use tierwise::ledger::money::Usd;
+use tierwise::ledger::records::{CostRecord, Timestamp, shadow_sampled};
 use tierwise::ledger::store::{CostSink, WriteOutcome};
 use tierwise::routing::decision::{AllHealthy, RouteRequest, Router};
 use tierwise::serve::settings::{AwsCallSettings, ReporterSettings};
@@ -185,7 +186,7 @@ async fn get(app: &App, query: &[(&str, &str)]) -> (u16, Value) {
 }
 
 fn nanos(item: &HashMap<String, AttributeValue>, k: &str) -> i64 {
-    parse_usd_nanos(item[k].as_n().unwrap()).unwrap()
+    Usd::parse_decimal(item[k].as_n().unwrap()).unwrap().nanos()
 }
 
 fn usd(v: &Value) -> i64 {

@@ -11,6 +11,7 @@
 
 use std::sync::OnceLock;
 
+use tierwise::ledger::money::Usd;
 use tierwise::routing::decision::{
     AllHealthy, DecidedBy, Decision, HealthView, RouteError, RouteRequest, Router,
 };
@@ -153,11 +154,15 @@ fn plain_query_decision_is_consistent_with_the_pool() {
         let expected_out = pool.expected_output_tokens().min(model.max_output_tokens);
         assert_eq!(d.output_tokens, u64::from(expected_out), "{query:?}");
         let expected = (ins * model.input_usd_per_m + outs * model.output_usd_per_m) / 1e6;
-        assert_close(d.estimated_cost_usd, expected, "estimated_cost_usd");
+        assert_close(
+            d.estimated_cost_usd.as_f64(),
+            expected,
+            "estimated_cost_usd",
+        );
         let b = pool.baseline();
         let baseline = (ins * b.input_usd_per_m + outs * b.output_usd_per_m) / 1e6;
-        assert_close(d.baseline_cost_usd, baseline, "baseline_cost_usd");
-        assert!(d.estimated_cost_usd > 0.0 && d.baseline_cost_usd > 0.0);
+        assert_close(d.baseline_cost_usd.as_f64(), baseline, "baseline_cost_usd");
+        assert!(d.estimated_cost_usd > Usd::ZERO && d.baseline_cost_usd > Usd::ZERO);
 
         assert_eq!(d.pricing_version, pool.pricing_version());
         assert!(!d.pricing_version.is_empty());

@@ -219,7 +219,7 @@ impl<U: ChatUpstream, S: EvaluationStore> App<U, S> {
             method = %rec.method,
             similarity = rec.similarity,
             judge_score = rec.judge_score,
-            shadow_cost_usd = rec.shadow_cost_usd,
+            shadow_cost_usd = rec.shadow_cost_usd.as_f64(),
             evaluation_ms = ms,
             "evaluated"
         );
@@ -236,7 +236,7 @@ impl<U: ChatUpstream, S: EvaluationStore> App<U, S> {
                 .metrics(
                     &[&["Service"]],
                     &[
-                        ("ShadowCostUsd", rec.shadow_cost_usd, Unit::None),
+                        ("ShadowCostUsd", rec.shadow_cost_usd.as_f64(), Unit::None),
                         ("EvaluationLatency", ms, Unit::Milliseconds),
                     ],
                 )

@@ -361,7 +361,7 @@ impl App {
             predicted_tier = %d.predicted_tier,
             escalated = d.escalated,
             router_ms = d.router_ms,
-            estimated_cost_usd = d.estimated_cost_usd,
+            estimated_cost_usd = d.estimated_cost_usd.as_f64(),
             record = settled.record.as_str(),
             sample = settled.sample.as_ref().map_or("not_sampled", Delivery::as_str),
             query = query.as_deref(),
@@ -374,8 +374,8 @@ impl App {
                     &[&["Service", "Tier", "Model"], &["Service", "Tier"]],
                     &[
                         ("Queries", 1.0, Unit::Count),
-                        ("CostUsd", d.estimated_cost_usd, Unit::None),
-                        ("BaselineCostUsd", d.baseline_cost_usd, Unit::None),
+                        ("CostUsd", d.estimated_cost_usd.as_f64(), Unit::None),
+                        ("BaselineCostUsd", d.baseline_cost_usd.as_f64(), Unit::None),
                     ],
                 )
                 .metrics(

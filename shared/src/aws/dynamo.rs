@@ -25,11 +25,11 @@ use super::{
     Transacted, UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add,
     transact,
 };
+use crate::ledger::money::Usd;
 pub use crate::ledger::records::item::cost_pk;
 use crate::ledger::records::item::{self, attr};
 use crate::ledger::records::{
     CostRecord, Counters, LATENCY_BUCKETS, RECORD_ROLLUP, RollupRow, decimal, latency_attr,
-    nanos_to_decimal,
 };
 use crate::ledger::store::{CostSink, StoreError, WriteOutcome};
 use crate::report::source::{RollupSource, Rollups};
@@ -172,10 +172,9 @@ pub fn rollup_row(item: &HashMap<String, AttributeValue>) -> Result<RollupRow, S
                 .map_err(|_| format!("`{k}` is not a count: {n}"))
         })
     };
-    let money = |k: &str| -> Result<i64, String> {
-        num(k)?.map_or(Ok(0), |n| {
-            crate::ledger::records::parse_usd_nanos(n)
-                .ok_or_else(|| format!("`{k}` is not USD: {n}"))
+    let money = |k: &str| -> Result<Usd, String> {
+        num(k)?.map_or(Ok(Usd::ZERO), |n| {
+            Usd::parse_decimal(n).ok_or_else(|| format!("`{k}` is not USD: {n}"))
         })
     };
     let mut latency = [0u64; LATENCY_BUCKETS];
@@ -191,8 +190,8 @@ pub fn rollup_row(item: &HashMap<String, AttributeValue>) -> Result<RollupRow, S
             queries: count("queries")?,
             input_tokens: count("input_tokens")?,
             output_tokens: count("output_tokens")?,
-            cost_nanos: money("cost_usd")?,
-            baseline_cost_nanos: money("baseline_cost_usd")?,
+            cost: money("cost_usd")?,
+            baseline_cost: money("baseline_cost_usd")?,
             escalations: count("escalations")?,
             rule_decisions: count("rule_decisions")?,
             shadow_samples: count("shadow_samples")?,
@@ -273,11 +272,8 @@ pub fn rollup_update(rec: &CostRecord, shards: u32) -> UpdateParts {
         ("queries".into(), n(d.queries)),
         ("input_tokens".into(), n(d.input_tokens)),
         ("output_tokens".into(), n(d.output_tokens)),
-        ("cost_usd".into(), n(nanos_to_decimal(d.cost_nanos))),
-        (
-            "baseline_cost_usd".into(),
-            n(nanos_to_decimal(d.baseline_cost_nanos)),
-        ),
+        ("cost_usd".into(), n(d.cost.to_decimal())),
+        ("baseline_cost_usd".into(), n(d.baseline_cost.to_decimal())),
         ("escalations".into(), n(d.escalations)),
         ("rule_decisions".into(), n(d.rule_decisions)),
         ("shadow_samples".into(), n(d.shadow_samples)),

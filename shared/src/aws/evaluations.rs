@@ -29,9 +29,8 @@ use super::{
     Transacted, UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add,
     store_error, transact,
 };
-use crate::ledger::records::{
-    decimal, nanos_to_decimal, nanos_to_usd, parse_usd_nanos, usd_to_nanos,
-};
+use crate::ledger::money::{Timestamp, Usd};
+use crate::ledger::records::decimal;
 use crate::ledger::store::{StoreError, WriteOutcome};
 use crate::routing::pool::Tier;
 use crate::shadow::labels::{LabelExportSummary, write_labels};
@@ -264,16 +263,14 @@ impl EvaluationStore for DynamoEvaluationStore {
 
 /// The record as a DynamoDB item (without `owner`).
 pub fn evaluation_item(rec: &EvaluationRecord, ttl: Duration) -> HashMap<String, AttributeValue> {
-    let expires = crate::ledger::records::Timestamp::parse_unix(&rec.ts)
-        .unwrap_or(0)
-        .saturating_add(ttl.as_secs() as i64);
+    let expires = rec.ts.unix_secs().saturating_add(ttl.as_secs() as i64);
     let strings: [(&str, &str); 17] = [
         ("record", RECORD_EVALUATION),
         ("status", STATUS_DONE),
         ("query_id", &rec.query_id),
-        ("ts", &rec.ts),
+        ("ts", rec.ts.as_str()),
         ("day", rec.day()),
-        ("evaluated_at", &rec.evaluated_at),
+        ("evaluated_at", rec.evaluated_at.as_str()),
         ("tenant", &rec.tenant),
         ("routed_model", &rec.routed_model),
         ("routed_tier", rec.routed_tier.as_str()),
@@ -294,7 +291,7 @@ pub fn evaluation_item(rec: &EvaluationRecord, ttl: Duration) -> HashMap<String,
         ("judge_input_tokens", rec.judge_input_tokens),
         ("judge_output_tokens", rec.judge_output_tokens),
     ];
-    let money: [(&str, f64); 4] = [
+    let money: [(&str, Usd); 4] = [
         ("routed_cost_usd", rec.routed_cost_usd),
         ("reference_cost_usd", rec.reference_cost_usd),
         ("judge_cost_usd", rec.judge_cost_usd),
@@ -306,7 +303,7 @@ pub fn evaluation_item(rec: &EvaluationRecord, ttl: Duration) -> HashMap<String,
     item.extend(
         money
             .into_iter()
-            .map(|(k, v)| (k.to_string(), n(nanos_to_decimal(usd_to_nanos(v))))),
+            .map(|(k, v)| (k.to_string(), n(v.to_decimal()))),
     );
     item.extend([
         ("evaluator_version".to_string(), s(&rec.evaluator_version)),
@@ -379,16 +376,17 @@ impl Attrs<'_> {
             .transpose()
     }
 
-    /// An exact USD amount in nano-dollars, 0 when absent.
-    fn nanos(&self, k: &str) -> Result<i64, String> {
-        number(self.0, k).map_or(Ok(0), |v| {
-            parse_usd_nanos(v).ok_or_else(|| format!("`{k}` is not USD: {v}"))
+    /// An exact USD amount, 0 when absent.
+    fn usd(&self, k: &str) -> Result<Usd, String> {
+        number(self.0, k).map_or(Ok(Usd::ZERO), |v| {
+            Usd::parse_decimal(v).ok_or_else(|| format!("`{k}` is not USD: {v}"))
         })
     }
 
-    /// A USD amount, 0 when absent.
-    fn usd(&self, k: &str) -> Result<f64, String> {
-        self.nanos(k).map(nanos_to_usd)
+    /// An RFC 3339 timestamp.
+    fn time(&self, k: &str) -> Result<Timestamp, String> {
+        let t = self.req(k)?;
+        Timestamp::parse(&t).ok_or_else(|| format!("`{k}` is not RFC 3339: {t}"))
     }
 
     /// A boolean, false when absent.
@@ -407,8 +405,8 @@ pub fn record_of_item(item: &HashMap<String, AttributeValue>) -> Result<Evaluati
     Ok(EvaluationRecord {
         record: RECORD_EVALUATION.to_string(),
         query_id: a.req("query_id")?,
-        ts: a.req("ts")?,
-        evaluated_at: a.req("evaluated_at")?,
+        ts: a.time("ts")?,
+        evaluated_at: a.time("evaluated_at")?,
         tenant: a.req("tenant")?,
         routed_model: a.req("routed_model")?,
         routed_tier: a.tier("routed_tier")?,
@@ -466,10 +464,7 @@ pub fn eval_rollup_update(rec: &EvaluationRecord) -> UpdateParts {
         ("similarity_count".into(), n(c.similarity_count)),
         ("judge_score_sum".into(), n(decimal(c.judge_score_sum, 6))),
         ("judge_count".into(), n(c.judge_count)),
-        (
-            "shadow_cost_usd".into(),
-            n(nanos_to_decimal(c.shadow_cost_nanos)),
-        ),
+        ("shadow_cost_usd".into(), n(c.shadow_cost.to_decimal())),
         ("shadow_input_tokens".into(), n(c.shadow_input_tokens)),
         ("shadow_output_tokens".into(), n(c.shadow_output_tokens)),
     ];
@@ -510,7 +505,7 @@ pub fn eval_rollup_row(item: &HashMap<String, AttributeValue>) -> Result<EvalRol
             similarity_count: a.count("similarity_count")?,
             judge_score_sum: a.float("judge_score_sum")?.unwrap_or(0.0),
             judge_count: a.count("judge_count")?,
-            shadow_cost_nanos: a.nanos("shadow_cost_usd")?,
+            shadow_cost: a.usd("shadow_cost_usd")?,
             shadow_input_tokens: a.count("shadow_input_tokens")?,
             shadow_output_tokens: a.count("shadow_output_tokens")?,
             methods,
@@ -619,9 +614,9 @@ mod tests {
             judge_input_tokens: 300,
             judge_output_tokens: 9,
             tokens_estimated: true,
-            routed_cost_usd: 0.0000028,
-            judge_cost_usd: 0.001725,
-            shadow_cost_usd: 0.00182,
+            routed_cost_usd: Usd::from_nanos(2_800),
+            judge_cost_usd: Usd::from_nanos(1_725_000),
+            shadow_cost_usd: Usd::from_nanos(1_820_000),
             prompt: Some("Q?".into()),
             prompt_truncated: true,
             ..fixtures::record("worse", "judge")
@@ -636,7 +631,7 @@ mod tests {
         assert_eq!(item["sk"].as_s().unwrap(), "eval");
         assert_eq!(item["record"].as_s().unwrap(), "evaluation");
         assert_eq!(item["shadow_cost_usd"].as_n().unwrap(), "0.00182");
-        let ts = crate::ledger::records::Timestamp::parse_unix(&rec.ts).unwrap();
+        let ts = rec.ts.unix_secs();
         assert_eq!(item["ttl"].as_n().unwrap(), &(ts + 86_400).to_string());
         assert_eq!(record_of_item(&item).unwrap(), rec);
         let mut bare = item.clone();
@@ -664,7 +659,7 @@ mod tests {
         assert_eq!(row.key, rec.rollup_key());
         let c = row.counters;
         assert_eq!((c.evaluations, c.worse, c.judge_count), (1, 1, 1));
-        assert_eq!(c.shadow_cost_nanos, 1_820_000);
+        assert_eq!(c.shadow_cost, Usd::from_nanos(1_820_000));
         assert_eq!(c.methods.get("judge"), Some(&1));
         assert_eq!((c.shadow_input_tokens, c.shadow_output_tokens), (310, 16));
         assert!((c.similarity_sum - 0.5).abs() < 1e-12);

@@ -2,7 +2,8 @@
 //! sent for evaluation, the narrow store ports they are written through, and the service that
 //! settles a decision into them with nothing lost when a store fails.
 //!
-//! May import: [`crate::routing`]. The AWS adapters of the ports live in `crate::aws`; memory
+//! May import: [`crate::routing`] ([`money`] imports nothing: it is the one module the routing
+//! decision may use). The AWS adapters of the ports live in `crate::aws`; memory
 //! fakes live beside the ports.
 
 pub mod money;

@@ -125,8 +125,7 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
         let sampled = shadow_sampled(&decision.query_id, self.shadow_rate);
         let baseline = self.router.pool().baseline().id.as_str();
         let record = CostRecord::routed(&decision, baseline, sampled, now.clone());
-        let sample =
-            sampled.then(|| ShadowSample::of(req, &decision, baseline, &now.rfc3339, None));
+        let sample = sampled.then(|| ShadowSample::of(req, &decision, baseline, &now, None));
         let settled = self.settle(record, sample).await;
         Ok(Routed { decision, settled })
     }

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use crate::ledger::money::Usd;
 use crate::ledger::records::{Attempt, AttemptOutcome};
 use crate::proxy::upstream::{
     ChatCall, ChatStream, ChatUpstream, Completion, UpstreamError, Usage,
 };
-use crate::routing::decision::{round3, round9};
+use crate::routing::decision::round3;
 use crate::routing::pool::{ModelSpec, Tier};
 
 /// How hard the proxy tries.
@@ -144,7 +145,7 @@ pub struct ProxyResult {
 
 impl ProxyResult {
     /// Spend on attempts that did not give the answer (failed but billed).
-    pub fn failed_cost_usd(&self) -> f64 {
+    pub fn failed_cost_usd(&self) -> Usd {
         self.attempts
             .iter()
             .filter(|a| a.outcome != AttemptOutcome::Ok)
@@ -482,7 +483,7 @@ fn attempt(
         outcome,
         status,
         ms,
-        cost_usd: round9(cost),
+        cost_usd: Usd::from_f64(cost),
         cost_estimated,
     }
 }
@@ -665,8 +666,8 @@ mod tests {
         );
         assert_eq!(r.path(), "a:server_error > a:server_error > b:auth > c:ok");
         // The answer is priced from usage: 1000 in x $10/M + 500 out x $20/M.
-        assert!((r.attempts[3].cost_usd - 0.02).abs() < 1e-12);
-        assert_eq!(r.failed_cost_usd(), 0.0);
+        assert_eq!(r.attempts[3].cost_usd, Usd::from_f64(0.02));
+        assert_eq!(r.failed_cost_usd(), Usd::ZERO);
     }
 
     #[tokio::test]
@@ -778,10 +779,10 @@ mod tests {
         )]);
         let r = run(&up, &NoHealth, &fast(), &plan(None), |m| m.provider.clone()).await;
         assert_eq!(up.models(), ["a", "a", "b"]);
-        assert!((r.attempts[0].cost_usd - 0.002).abs() < 1e-12);
+        assert_eq!(r.attempts[0].cost_usd, Usd::from_f64(0.002));
         assert!(!r.attempts[0].cost_estimated);
         assert!(r.attempts[1].cost_estimated);
-        assert!((r.failed_cost_usd() - 0.004).abs() < 1e-12);
+        assert_eq!(r.failed_cost_usd(), Usd::from_f64(0.004));
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::ledger::money::Usd;
 use crate::ledger::records::{
     Attempt, AttemptOutcome, CostRecord, RecordStatus, ShadowSample, Timestamp, UpstreamDetail,
     shadow_sampled,
@@ -24,9 +25,7 @@ use crate::proxy::chain::{
     self, Candidate, ChainOutcome, ChainPlan, Exhausted, HealthReporter, ProxyResult, ProxySettings,
 };
 use crate::proxy::upstream::{ChatStream, ChatUpstream, SseTap, UpstreamError, Usage};
-use crate::routing::decision::{
-    Decision, HealthView, Message, RouteError, RouteRequest, round3, round9,
-};
+use crate::routing::decision::{Decision, HealthView, Message, RouteError, RouteRequest, round3};
 use crate::routing::pool::{ModelSpec, Tier};
 
 /// Model names that ask tierwise to route.
@@ -272,7 +271,7 @@ impl Ticket {
                 &self.route,
                 &self.decision,
                 &self.baseline.id,
-                &self.at.rfc3339,
+                &self.at,
                 Some(answer()),
             )
         })
@@ -291,12 +290,12 @@ impl Ticket {
         answered: bool,
     ) -> CostRecord {
         let stream = self.stream;
-        let failed_cost: f64 = attempts
+        let failed_cost: Usd = attempts
             .iter()
             .filter(|a| a.outcome != AttemptOutcome::Ok)
             .map(|a| a.cost_usd)
             .sum();
-        let ok_cost: f64 = attempts
+        let ok_cost: Usd = attempts
             .iter()
             .filter(|a| {
                 matches!(
@@ -322,21 +321,21 @@ impl Ticket {
                 rec.input_tokens = u.prompt_tokens;
                 rec.output_tokens = u.completion_tokens;
                 rec.tokens_estimated = false;
-                rec.cost_usd = round9(ok_cost + failed_cost);
-                rec.baseline_cost_usd = round9(chain::usage_cost_usd(&self.baseline, u));
+                rec.cost_usd = ok_cost + failed_cost;
+                rec.baseline_cost_usd = Usd::from_f64(chain::usage_cost_usd(&self.baseline, u));
             }
             // Answered without usage: the estimate stands.
-            None if billed_answer => rec.cost_usd = round9(ok_cost + failed_cost),
+            None if billed_answer => rec.cost_usd = ok_cost + failed_cost,
             None => {
                 // No answer: what the failed attempts cost, and no baseline to compare with.
-                rec.cost_usd = round9(failed_cost);
-                rec.baseline_cost_usd = 0.0;
+                rec.cost_usd = failed_cost;
+                rec.baseline_cost_usd = Usd::ZERO;
                 rec.output_tokens = 0;
             }
         }
         rec.upstream = Some(UpstreamDetail {
             attempts: attempts.to_vec(),
-            failed_cost_usd: round9(failed_cost),
+            failed_cost_usd: failed_cost,
             cached_tokens: usage.and_then(|u| u.cached_tokens),
             reasoning_tokens: usage.and_then(|u| u.reasoning_tokens),
             stream,
@@ -378,10 +377,10 @@ impl StreamFinish {
             }
             // An interrupted stream was generated (and billed) up to where it stopped:
             // priced from usage when it came, else estimated.
-            last.cost_usd = round9(match &usage {
-                Some(u) => chain::usage_cost_usd(&self.model, u),
+            last.cost_usd = match &usage {
+                Some(u) => Usd::from_f64(chain::usage_cost_usd(&self.model, u)),
                 None => self.ticket.decision.estimated_cost_usd,
-            });
+            };
             last.cost_estimated = usage.is_none();
         }
         let record = self

@@ -7,7 +7,8 @@ use super::model::{
     DayLine, GroupLine, LatencySummary, ModelLine, Report, ShadowLine, ShadowTierLine, TierLine,
 };
 use super::params::{GroupBy, ReportParams, date_string};
-use crate::ledger::records::{Counters, LATENCY_BOUNDS_MS, RollupRow, nanos_to_usd};
+use crate::ledger::money::Usd;
+use crate::ledger::records::{Counters, LATENCY_BOUNDS_MS, RollupRow};
 use crate::routing::pool::Tier;
 
 #[derive(Debug, Default)]
@@ -116,12 +117,12 @@ impl ReportBuilder {
         let classifier_decisions = total.queries.saturating_sub(total.rule_decisions);
         Report {
             queries: total.queries,
-            cost_usd: nanos_to_usd(total.cost_nanos),
-            baseline_cost_usd: nanos_to_usd(total.baseline_cost_nanos),
-            savings_usd: nanos_to_usd(total.baseline_cost_nanos - total.cost_nanos),
-            savings_pct: savings_pct(total.cost_nanos, total.baseline_cost_nanos),
-            cost_per_1k_usd: per_1k(total.cost_nanos, total.queries),
-            baseline_cost_per_1k_usd: per_1k(total.baseline_cost_nanos, total.queries),
+            cost_usd: total.cost,
+            baseline_cost_usd: total.baseline_cost,
+            savings_usd: total.baseline_cost - total.cost,
+            savings_pct: savings_pct(total.cost, total.baseline_cost),
+            cost_per_1k_usd: per_1k(total.cost, total.queries),
+            baseline_cost_per_1k_usd: per_1k(total.baseline_cost, total.queries),
             escalation_rate: ratio(total.escalations, total.queries),
             rule_share: ratio(total.rule_decisions, total.queries),
             classifier_share: ratio(classifier_decisions, total.queries),
@@ -148,8 +149,8 @@ impl ReportBuilder {
             .map(|(tier, c)| {
                 let line = TierLine {
                     queries: c.queries,
-                    cost_usd: nanos_to_usd(c.cost_nanos),
-                    baseline_cost_usd: nanos_to_usd(c.baseline_cost_nanos),
+                    cost_usd: c.cost,
+                    baseline_cost_usd: c.baseline_cost,
                     share: ratio(c.queries, self.total.queries),
                 };
                 (tier.as_str().to_string(), line)
@@ -164,8 +165,8 @@ impl ReportBuilder {
                 let line = ModelLine {
                     tier: model_tier(m),
                     queries: m.counters.queries,
-                    cost_usd: nanos_to_usd(m.counters.cost_nanos),
-                    baseline_cost_usd: nanos_to_usd(m.counters.baseline_cost_nanos),
+                    cost_usd: m.counters.cost,
+                    baseline_cost_usd: m.counters.baseline_cost,
                 };
                 (name.clone(), line)
             })
@@ -180,8 +181,8 @@ impl ReportBuilder {
             .map(|((day, c), per_tier)| DayLine {
                 day: day.clone(),
                 queries: c.queries,
-                cost_usd: nanos_to_usd(c.cost_nanos),
-                baseline_cost_usd: nanos_to_usd(c.baseline_cost_nanos),
+                cost_usd: c.cost,
+                baseline_cost_usd: c.baseline_cost,
                 tiers: Tier::ALL
                     .iter()
                     .zip(per_tier)
@@ -208,8 +209,8 @@ impl ReportBuilder {
                 let mut by_cost: Vec<(&String, &ModelAcc)> = self.models.iter().collect();
                 by_cost.sort_by(|a, b| {
                     b.1.counters
-                        .cost_nanos
-                        .cmp(&a.1.counters.cost_nanos)
+                        .cost
+                        .cmp(&a.1.counters.cost)
                         .then_with(|| a.0.cmp(b.0))
                 });
                 by_cost
@@ -229,7 +230,7 @@ impl ReportBuilder {
             worse: v.worse,
             better: v.better,
             agreement_rate: v.agreement_rate().map(|a| round_to(a, 6)),
-            shadow_cost_usd: nanos_to_usd(v.shadow_cost_nanos),
+            shadow_cost_usd: v.shadow_cost,
             tiers: Tier::ALL
                 .iter()
                 .filter(|t| self.tier_verdicts[t.index()].evaluations > 0)
@@ -263,11 +264,11 @@ fn group_line(key: &str, c: &Counters) -> GroupLine {
     GroupLine {
         key: key.to_string(),
         queries: c.queries,
-        cost_usd: nanos_to_usd(c.cost_nanos),
-        baseline_cost_usd: nanos_to_usd(c.baseline_cost_nanos),
-        savings_usd: nanos_to_usd(c.baseline_cost_nanos - c.cost_nanos),
-        savings_pct: savings_pct(c.cost_nanos, c.baseline_cost_nanos),
-        cost_per_1k_usd: per_1k(c.cost_nanos, c.queries),
+        cost_usd: c.cost,
+        baseline_cost_usd: c.baseline_cost,
+        savings_usd: c.baseline_cost - c.cost,
+        savings_pct: savings_pct(c.cost, c.baseline_cost),
+        cost_per_1k_usd: per_1k(c.cost, c.queries),
         escalation_rate: ratio(c.escalations, c.queries),
     }
 }
@@ -283,7 +284,8 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
 }
 
 /// Savings in percent of the baseline, 4 decimals; `None` when the baseline is 0.
-fn savings_pct(cost_nanos: i64, baseline_nanos: i64) -> Option<f64> {
+fn savings_pct(cost: Usd, baseline: Usd) -> Option<f64> {
+    let (cost_nanos, baseline_nanos) = (cost.nanos(), baseline.nanos());
     (baseline_nanos != 0).then(|| {
         let saved = baseline_nanos as f64 - cost_nanos as f64;
         round_to(100.0 * saved / baseline_nanos as f64, 4)
@@ -291,10 +293,10 @@ fn savings_pct(cost_nanos: i64, baseline_nanos: i64) -> Option<f64> {
 }
 
 /// USD per 1000 queries, rounded to the nano-dollar; `None` when there were no queries.
-fn per_1k(nanos: i64, queries: u64) -> Option<f64> {
+fn per_1k(cost: Usd, queries: u64) -> Option<Usd> {
     (queries > 0).then(|| {
-        let nanos_per_1k = (i128::from(nanos) * 1000) as f64 / queries as f64;
-        nanos_per_1k.round() / 1e9
+        let nanos_per_1k = (i128::from(cost.nanos()) * 1000) as f64 / queries as f64;
+        Usd::from_nanos(nanos_per_1k.round() as i64)
     })
 }
 

@@ -1,9 +1,10 @@
 //! The HTML report's charts, as inline SVG: daily spend against the baseline's, and queries per
 //! day stacked by tier.
 
-use super::format::{fmt_count, fmt_share, fmt_usd};
+use super::format::{fmt_count, fmt_dollars, fmt_share};
 use super::html::esc;
 use super::model::{DayLine, Report};
+use crate::ledger::money::Usd;
 use crate::routing::pool::Tier;
 
 const COST_COLOR: &str = "#2f6fb3";
@@ -175,6 +176,7 @@ pub(super) fn spend_chart(r: &Report) -> String {
         .days
         .iter()
         .flat_map(|d| [d.cost_usd, d.baseline_cost_usd])
+        .map(Usd::as_f64)
         .fold(0.0, f64::max);
     let x_of = |i: usize| {
         if n == 1 {
@@ -188,7 +190,7 @@ pub(super) fn spend_chart(r: &Report) -> String {
         &mut out,
         "Daily spend against the baseline model's",
         (max, false),
-        &fmt_usd,
+        &fmt_dollars,
         "USD per day",
     );
     let y_of = |v: f64| axis.y_of(v);
@@ -198,8 +200,10 @@ pub(super) fn spend_chart(r: &Report) -> String {
         }
     }
     let series: [(&str, &str, bool, DayValue); 2] = [
-        ("baseline", BASELINE_COLOR, true, |d| d.baseline_cost_usd),
-        ("actual cost", COST_COLOR, false, |d| d.cost_usd),
+        ("baseline", BASELINE_COLOR, true, |d| {
+            d.baseline_cost_usd.as_f64()
+        }),
+        ("actual cost", COST_COLOR, false, |d| d.cost_usd.as_f64()),
     ];
     for (name, color, dashed, value) in series {
         spend_line(
@@ -251,7 +255,7 @@ fn spend_line(
                 x_of(i),
                 y_of(value(d)),
                 esc(&d.day),
-                esc(&fmt_usd(value(d)))
+                esc(&fmt_dollars(value(d)))
             ));
         }
     }

@@ -3,11 +3,12 @@
 
 use super::model::{GroupLine, LatencySummary, ModelLine, Report};
 use super::params::parse_date;
+use crate::ledger::money::Usd;
 use crate::routing::pool::Tier;
 
 /// USD for reading: cents from $1, more decimals below (`$0.0021`, `$0.000123`), thousands
 /// separated.
-pub(super) fn fmt_usd(x: f64) -> String {
+pub(super) fn fmt_dollars(x: f64) -> String {
     let a = x.abs();
     let decimals = if a == 0.0 || a >= 1.0 {
         2
@@ -27,7 +28,11 @@ pub(super) fn fmt_usd(x: f64) -> String {
     }
 }
 
-pub(super) fn fmt_usd_opt(x: Option<f64>) -> String {
+pub(super) fn fmt_usd(x: Usd) -> String {
+    fmt_dollars(x.as_f64())
+}
+
+pub(super) fn fmt_usd_opt(x: Option<Usd>) -> String {
     x.map_or_else(|| "n/a".to_string(), fmt_usd)
 }
 
@@ -129,11 +134,7 @@ pub(super) fn headline(r: &Report) -> Vec<(&'static str, String)> {
 /// Models, most expensive first (then by name).
 pub(super) fn models_by_cost(r: &Report) -> Vec<(&String, &ModelLine)> {
     let mut models: Vec<(&String, &ModelLine)> = r.models.iter().collect();
-    models.sort_by(|a, b| {
-        b.1.cost_usd
-            .total_cmp(&a.1.cost_usd)
-            .then_with(|| a.0.cmp(b.0))
-    });
+    models.sort_by(|a, b| b.1.cost_usd.cmp(&a.1.cost_usd).then_with(|| a.0.cmp(b.0)));
     models
 }
 

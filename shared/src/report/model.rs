@@ -1,5 +1,6 @@
 //! The report's shape: its JSON body is the contract of `docs/report.md`.
 
+use crate::ledger::money::Usd;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -10,8 +11,8 @@ use crate::routing::pool::Tier;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TierLine {
     pub queries: u64,
-    pub cost_usd: f64,
-    pub baseline_cost_usd: f64,
+    pub cost_usd: Usd,
+    pub baseline_cost_usd: Usd,
     /// The tier's share of the queries (0..1); `None` when there were none.
     pub share: Option<f64>,
 }
@@ -23,8 +24,8 @@ pub struct ModelLine {
     /// another tier mid-range has rows in both).
     pub tier: Tier,
     pub queries: u64,
-    pub cost_usd: f64,
-    pub baseline_cost_usd: f64,
+    pub cost_usd: Usd,
+    pub baseline_cost_usd: Usd,
 }
 
 /// A day's line of the report (the charts' data).
@@ -33,8 +34,8 @@ pub struct DayLine {
     /// `YYYY-MM-DD` (UTC).
     pub day: String,
     pub queries: u64,
-    pub cost_usd: f64,
-    pub baseline_cost_usd: f64,
+    pub cost_usd: Usd,
+    pub baseline_cost_usd: Usd,
     /// Queries per tier, every tier present.
     pub tiers: BTreeMap<String, u64>,
 }
@@ -45,13 +46,13 @@ pub struct GroupLine {
     /// The day (`YYYY-MM-DD`), tier (`tier1`..) or model.
     pub key: String,
     pub queries: u64,
-    pub cost_usd: f64,
-    pub baseline_cost_usd: f64,
-    pub savings_usd: f64,
+    pub cost_usd: Usd,
+    pub baseline_cost_usd: Usd,
+    pub savings_usd: Usd,
     /// Savings in percent of the baseline cost; `None` when the baseline cost is 0.
     pub savings_pct: Option<f64>,
     /// `None` when there were no queries.
-    pub cost_per_1k_usd: Option<f64>,
+    pub cost_per_1k_usd: Option<Usd>,
     /// `None` when there were no queries.
     pub escalation_rate: Option<f64>,
 }
@@ -93,7 +94,7 @@ pub struct ShadowLine {
     /// What shadow evaluation cost (reference, routed and judge calls): apart from
     /// `cost_usd`, which is user traffic only.
     #[serde(default)]
-    pub shadow_cost_usd: f64,
+    pub shadow_cost_usd: Usd,
     /// Per routed tier: evaluations and agreement rate.
     #[serde(default)]
     pub tiers: BTreeMap<String, ShadowTierLine>,
@@ -120,15 +121,15 @@ pub struct Report {
     /// The tenant reported on; `None` for all tenants.
     pub tenant: Option<String>,
     pub queries: u64,
-    pub cost_usd: f64,
+    pub cost_usd: Usd,
     /// The same tokens at the baseline model's prices.
-    pub baseline_cost_usd: f64,
+    pub baseline_cost_usd: Usd,
     /// `baseline_cost_usd - cost_usd`.
-    pub savings_usd: f64,
+    pub savings_usd: Usd,
     /// Savings in percent of the baseline cost; `None` when the baseline cost is 0.
     pub savings_pct: Option<f64>,
-    pub cost_per_1k_usd: Option<f64>,
-    pub baseline_cost_per_1k_usd: Option<f64>,
+    pub cost_per_1k_usd: Option<Usd>,
+    pub baseline_cost_per_1k_usd: Option<Usd>,
     /// Share of queries escalated to a stronger tier than the classifier's prediction.
     pub escalation_rate: Option<f64>,
     /// Share of queries decided by a rule.

@@ -2,8 +2,9 @@
 
 use super::build::{latency_summary, round_to};
 use super::charts::nice_scale;
-use super::format::{fmt_count, fmt_usd};
+use super::format::{fmt_count, fmt_dollars};
 use super::*;
+use crate::ledger::money::{Timestamp, Usd};
 use crate::ledger::records::{
     CostRecord, Counters, LATENCY_BOUNDS_MS, LATENCY_BUCKETS, RecordStatus, RollupRow,
 };
@@ -56,8 +57,8 @@ fn row(
             queries,
             input_tokens: 100 * queries,
             output_tokens: 200 * queries,
-            cost_nanos,
-            baseline_cost_nanos: baseline_nanos,
+            cost: Usd::from_nanos(cost_nanos),
+            baseline_cost: Usd::from_nanos(baseline_nanos),
             escalations,
             rule_decisions,
             shadow_samples: 0,
@@ -202,6 +203,10 @@ async fn a_memory_source_gives_the_report_of_the_rows_asked_for() {
     assert_eq!(read.report(&all).queries, 15);
 }
 
+fn usd(x: f64) -> Usd {
+    Usd::from_f64(x)
+}
+
 #[test]
 fn verdict_rollups_give_agreement_and_shadow_spend_apart_from_user_cost() {
     let p = params("2026-11-01", "2026-11-02", Some("acme"), None);
@@ -219,7 +224,7 @@ fn verdict_rollups_give_agreement_and_shadow_spend_apart_from_user_cost() {
             equivalent: eq,
             worse,
             better,
-            shadow_cost_nanos: 1_500_000,
+            shadow_cost: Usd::from_nanos(1_500_000),
             ..VerdictCounters::default()
         },
     };
@@ -239,12 +244,12 @@ fn verdict_rollups_give_agreement_and_shadow_spend_apart_from_user_cost() {
         (30, 27, 2, 1)
     );
     assert_eq!(r.shadow.agreement_rate, Some(round_to(28.0 / 30.0, 6)));
-    assert_eq!(r.shadow.shadow_cost_usd, 0.003);
+    assert_eq!(r.shadow.shadow_cost_usd, usd(0.003));
     assert_eq!(r.shadow.tiers["tier1"].agreement_rate, Some(0.95));
     assert_eq!(r.shadow.tiers["tier2"].evaluations, 10);
     assert!(!r.shadow.tiers.contains_key("tier3"));
     // Shadow spend is not user traffic.
-    assert_eq!(r.cost_usd, 0.0);
+    assert_eq!(r.cost_usd, usd(0.0));
     assert!(render_table(&r).contains("93.3% of 30 evaluated"));
 }
 
@@ -340,12 +345,12 @@ fn builder_sums_hand_made_rows() {
     assert_eq!(r.tenant.as_deref(), Some("acme"));
     assert_eq!(r.rows_read, 3);
     assert_eq!(r.queries, 10);
-    assert_eq!(r.cost_usd, 0.0022);
-    assert_eq!(r.baseline_cost_usd, 0.05);
-    assert_eq!(r.savings_usd, 0.0478);
+    assert_eq!(r.cost_usd, usd(0.0022));
+    assert_eq!(r.baseline_cost_usd, usd(0.05));
+    assert_eq!(r.savings_usd, usd(0.0478));
     assert_eq!(r.savings_pct, Some(95.6));
-    assert_eq!(r.cost_per_1k_usd, Some(0.22));
-    assert_eq!(r.baseline_cost_per_1k_usd, Some(5.0));
+    assert_eq!(r.cost_per_1k_usd, Some(usd(0.22)));
+    assert_eq!(r.baseline_cost_per_1k_usd, Some(usd(5.0)));
     assert_eq!(r.escalation_rate, Some(0.2));
     assert_eq!(r.rule_share, Some(0.4));
     assert_eq!(r.classifier_share, Some(0.6));
@@ -376,8 +381,8 @@ fn builder_sums_hand_made_rows() {
             (
                 k.as_str(),
                 t.queries,
-                t.cost_usd,
-                t.baseline_cost_usd,
+                t.cost_usd.as_f64(),
+                t.baseline_cost_usd.as_f64(),
                 t.share,
             )
         })
@@ -396,8 +401,8 @@ fn builder_sums_hand_made_rows() {
         ModelLine {
             tier: Tier::Tier1,
             queries: 7,
-            cost_usd: 0.0007,
-            baseline_cost_usd: 0.035
+            cost_usd: usd(0.0007),
+            baseline_cost_usd: usd(0.035)
         }
     );
     assert_eq!(r.models[MINI].tier, Tier::Tier2);
@@ -411,8 +416,8 @@ fn builder_sums_hand_made_rows() {
             (
                 d.day.as_str(),
                 d.queries,
-                d.cost_usd,
-                d.baseline_cost_usd,
+                d.cost_usd.as_f64(),
+                d.baseline_cost_usd.as_f64(),
                 tiers,
             )
         })
@@ -444,7 +449,7 @@ fn all_tenants_count_every_tenant_in_range() {
 #[test]
 fn empty_report_has_every_day_and_tier_and_no_ratios() {
     let r = build(&params("2026-11-01", "2026-11-02", None, Some("tier")), &[]);
-    assert_eq!((r.queries, r.rows_read, r.cost_usd), (0, 0, 0.0));
+    assert_eq!((r.queries, r.rows_read, r.cost_usd), (0, 0, Usd::ZERO));
     assert_eq!(r.savings_pct, None);
     assert_eq!(r.cost_per_1k_usd, None);
     assert_eq!(r.baseline_cost_per_1k_usd, None);
@@ -502,11 +507,11 @@ fn group_by_day_tier_and_model() {
         GroupLine {
             key: "2026-11-01".into(),
             queries: 9,
-            cost_usd: 0.0021,
-            baseline_cost_usd: 0.045,
-            savings_usd: 0.0429,
+            cost_usd: usd(0.0021),
+            baseline_cost_usd: usd(0.045),
+            savings_usd: usd(0.0429),
             savings_pct: Some(95.3333),
-            cost_per_1k_usd: Some(0.233333333),
+            cost_per_1k_usd: Some(usd(0.233333333)),
             escalation_rate: Some(0.222222),
         }
     );
@@ -522,9 +527,12 @@ fn group_by_day_tier_and_model() {
     assert_eq!(g[1].savings_pct, Some(90.0));
 
     let g = acme_report(Some("model")).groups.unwrap();
-    let keys: Vec<(&str, f64)> = g.iter().map(|l| (l.key.as_str(), l.cost_usd)).collect();
+    let keys: Vec<(&str, f64)> = g
+        .iter()
+        .map(|l| (l.key.as_str(), l.cost_usd.as_f64()))
+        .collect();
     assert_eq!(keys, [(MINI, 0.0015), (DS, 0.0007)]);
-    assert_eq!(g[1].cost_per_1k_usd, Some(0.1));
+    assert_eq!(g[1].cost_per_1k_usd, Some(usd(0.1)));
 }
 
 #[test]
@@ -532,7 +540,7 @@ fn money_sums_exactly() {
     let rec = CostRecord {
         record: "cost".into(),
         query_id: "q".into(),
-        ts: "2026-11-05T10:00:00.000Z".into(),
+        ts: Timestamp::parse("2026-11-05T10:00:00.000Z").unwrap(),
         tenant: "acme".into(),
         model: DS.into(),
         tier: Tier::Tier1,
@@ -544,9 +552,9 @@ fn money_sums_exactly() {
         input_tokens: 1,
         output_tokens: 1,
         tokens_estimated: true,
-        cost_usd: 0.000000123,
+        cost_usd: usd(0.000000123),
         baseline_model: "openai/gpt-4o".into(),
-        baseline_cost_usd: 0.000001,
+        baseline_cost_usd: usd(0.000001),
         router_ms: 3.0,
         upstream_ms: None,
         status: RecordStatus::Routed,
@@ -561,10 +569,10 @@ fn money_sums_exactly() {
         b.add(&RollupRow::of_record(&rec));
     }
     let r = b.finish();
-    assert_eq!(r.cost_usd, 0.000123);
-    assert_eq!(r.baseline_cost_usd, 0.001);
-    assert_eq!(r.savings_usd, 0.000877);
-    assert_eq!(r.cost_per_1k_usd, Some(0.000123));
+    assert_eq!(r.cost_usd, usd(0.000123));
+    assert_eq!(r.baseline_cost_usd, usd(0.001));
+    assert_eq!(r.savings_usd, usd(0.000877));
+    assert_eq!(r.cost_per_1k_usd, Some(usd(0.000123)));
     assert_eq!(r.classifier_share, Some(1.0));
     assert_eq!(r.rows_read, 1000);
     assert_eq!(
@@ -685,11 +693,11 @@ fn html_is_self_contained_and_escaped() {
 
 #[test]
 fn usd_formatting() {
-    assert_eq!(fmt_usd(0.0), "$0.00");
-    assert_eq!(fmt_usd(1234.5), "$1,234.50");
-    assert_eq!(fmt_usd(0.0478), "$0.0478");
-    assert_eq!(fmt_usd(0.000123), "$0.000123");
-    assert_eq!(fmt_usd(-2.5), "-$2.50");
+    assert_eq!(fmt_dollars(0.0), "$0.00");
+    assert_eq!(fmt_dollars(1234.5), "$1,234.50");
+    assert_eq!(fmt_dollars(0.0478), "$0.0478");
+    assert_eq!(fmt_dollars(0.000123), "$0.000123");
+    assert_eq!(fmt_dollars(-2.5), "-$2.50");
     assert_eq!(fmt_count(1_234_567), "1,234,567");
     let (step, steps) = nice_scale(0.05, false);
     assert!((step - 0.02).abs() < 1e-12 && steps == 3, "{step} {steps}");

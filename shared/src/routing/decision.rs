@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::money::Usd;
 use crate::routing::classifier::{ClassifierError, TierClassifier, TierProbs};
 use crate::routing::embed::{EmbedError, Embedder};
 use crate::routing::features::{self, ROUTER_WINDOW};
@@ -163,8 +164,8 @@ pub struct Decision {
     /// What decided the tier: `rule:<name>`, `classifier` or `passthrough`.
     pub decided_by: DecidedBy,
     pub fallbacks: Vec<String>,
-    pub estimated_cost_usd: f64,
-    pub baseline_cost_usd: f64,
+    pub estimated_cost_usd: Usd,
+    pub baseline_cost_usd: Usd,
     pub router_ms: f64,
     /// The task kind the classifier recognised (absent when a rule decided before it ran,
     /// or for a pass-through request).
@@ -535,8 +536,8 @@ impl Router {
             escalated: false,
             decided_by: DecidedBy::Passthrough,
             fallbacks,
-            estimated_cost_usd: round9(model.cost_usd(input_tokens, out)),
-            baseline_cost_usd: round9(baseline.cost_usd(input_tokens, out)),
+            estimated_cost_usd: Usd::from_f64(model.cost_usd(input_tokens, out)),
+            baseline_cost_usd: Usd::from_f64(baseline.cost_usd(input_tokens, out)),
             router_ms: round3(started.elapsed().as_secs_f64() * 1e3),
             task_kind: None,
             input_tokens,
@@ -696,10 +697,6 @@ pub(crate) fn round3(x: f64) -> f64 {
 }
 fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
-}
-/// `x` rounded to 9 decimals (USD amounts: whole nano-dollars).
-pub(crate) fn round9(x: f64) -> f64 {
-    (x * 1e9).round() / 1e9
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 //! ([`rules`]), the policy that turns them into a [`decision::Decision`] ([`decision`]) and the
 //! priced model pool it picks from ([`pool`]).
 //!
-//! May import: nothing else of the crate (this is the bottom of the house). No I/O beyond
-//! reading a pool or classifier file at init.
+//! May import: only the value types of [`crate::ledger::money`] (a decision's cost estimate is
+//! a [`Usd`](crate::ledger::money::Usd)); nothing else of the crate (this is the bottom of the
+//! house). No I/O beyond reading a pool or classifier file at init.
 
 pub mod classifier;
 pub mod decision;

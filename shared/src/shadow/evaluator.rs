@@ -19,12 +19,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::ledger::money::Usd;
 use crate::ledger::records::{SHADOW_SAMPLE_VERSION, ShadowSample, Timestamp};
 use crate::ledger::store::{StoreError, WriteOutcome};
 use crate::proxy::upstream::{
     ChatCall, ChatUpstream, Completion, UpstreamError, Usage, answer_text, usage_of,
 };
-use crate::routing::decision::round9;
 use crate::routing::embed::Embedder;
 use crate::routing::pool::{ModelSpec, PoolConfig, Tier};
 use crate::serve::settings::SettingsError;
@@ -218,7 +218,7 @@ impl<U: ChatUpstream, S: EvaluationStore> Evaluator<U, S> {
             });
         }
         let owner = uuid::Uuid::now_v7().to_string();
-        let now = Timestamp::now().unix_secs;
+        let now = Timestamp::now().unix_secs();
         match self
             .store
             .claim(&sample.query_id, &owner, now, self.settings.lease)
@@ -242,7 +242,7 @@ impl<U: ChatUpstream, S: EvaluationStore> Evaluator<U, S> {
         match self.store.complete(&record, &owner).await {
             Ok(WriteOutcome::Written) => Ok(SampleOutcome::Recorded(Box::new(record))),
             Ok(WriteOutcome::Duplicate) => Ok(SampleOutcome::LostClaim {
-                spent_usd: record.shadow_cost_usd,
+                spent_usd: record.shadow_cost_usd.as_f64(),
             }),
             Err(e) => {
                 let _ = self.store.release(&sample.query_id, &owner).await;
@@ -580,7 +580,7 @@ impl<U: ChatUpstream, S: EvaluationStore> Evaluator<U, S> {
             record: RECORD_EVALUATION.to_string(),
             query_id: sample.query_id.clone(),
             ts: sample.ts.clone(),
-            evaluated_at: Timestamp::now().rfc3339,
+            evaluated_at: Timestamp::now(),
             tenant: sample.tenant.clone(),
             routed_model: sample.routed_model.clone(),
             routed_tier: sample.routed_tier,
@@ -607,10 +607,10 @@ impl<U: ChatUpstream, S: EvaluationStore> Evaluator<U, S> {
             judge_input_tokens: ju.prompt_tokens,
             judge_output_tokens: ju.completion_tokens,
             tokens_estimated: estimated,
-            routed_cost_usd: round9(routed_cost),
-            reference_cost_usd: round9(reference_cost),
-            judge_cost_usd: round9(judge_cost),
-            shadow_cost_usd: round9(shadow),
+            routed_cost_usd: Usd::from_f64(routed_cost),
+            reference_cost_usd: Usd::from_f64(reference_cost),
+            judge_cost_usd: Usd::from_f64(judge_cost),
+            shadow_cost_usd: Usd::from_f64(shadow),
             prompt,
             prompt_truncated,
             pricing_version: self.pool.pricing_version().to_string(),

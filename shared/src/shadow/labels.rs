@@ -27,9 +27,12 @@ impl EvaluationRecord {
         let mut scores = BTreeMap::new();
         let mut costs_usd = BTreeMap::new();
         scores.insert(self.reference_model.clone(), reference);
-        costs_usd.insert(self.reference_model.clone(), self.reference_cost_usd);
+        costs_usd.insert(
+            self.reference_model.clone(),
+            self.reference_cost_usd.as_f64(),
+        );
         scores.insert(self.routed_model.clone(), routed);
-        costs_usd.insert(self.routed_model.clone(), self.routed_cost_usd);
+        costs_usd.insert(self.routed_model.clone(), self.routed_cost_usd.as_f64());
         Some(LabelRow {
             id: self.query_id.clone(),
             prompt,

@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::records::{ShadowSample, utc_day};
+use crate::ledger::money::{Timestamp, Usd};
+use crate::ledger::records::ShadowSample;
 use crate::routing::pool::Tier;
 
 /// `record` attribute of an evaluation record.
@@ -34,9 +35,9 @@ pub struct EvaluationRecord {
     pub record: String,
     pub query_id: String,
     /// The query's timestamp (RFC 3339 UTC, from the sample): its day is the rollup's day.
-    pub ts: String,
+    pub ts: Timestamp,
     /// When the evaluation completed (RFC 3339 UTC).
-    pub evaluated_at: String,
+    pub evaluated_at: Timestamp,
     pub tenant: String,
     pub routed_model: String,
     pub routed_tier: Tier,
@@ -65,11 +66,11 @@ pub struct EvaluationRecord {
     pub judge_output_tokens: u64,
     /// True when some token count is an estimate (the provider gave no usage).
     pub tokens_estimated: bool,
-    pub routed_cost_usd: f64,
-    pub reference_cost_usd: f64,
-    pub judge_cost_usd: f64,
+    pub routed_cost_usd: Usd,
+    pub reference_cost_usd: Usd,
+    pub judge_cost_usd: Usd,
     /// The evaluation's own spend: reference + judge (+ routed when the evaluator called it).
-    pub shadow_cost_usd: f64,
+    pub shadow_cost_usd: Usd,
     /// The prompt (the query, or the last user message), when prompts are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
@@ -82,7 +83,7 @@ pub struct EvaluationRecord {
 impl EvaluationRecord {
     /// The UTC day of the query, `YYYY-MM-DD` (the rollup it counts in).
     pub fn day(&self) -> &str {
-        utc_day(&self.ts)
+        self.ts.day()
     }
 
     /// Whether the routed answer held up (equivalent or better).
@@ -152,8 +153,8 @@ pub(crate) mod fixtures {
         EvaluationRecord {
             record: RECORD_EVALUATION.into(),
             query_id: "q-1".into(),
-            ts: "2026-11-28T10:00:00.000Z".into(),
-            evaluated_at: "2026-11-28T10:00:03.000Z".into(),
+            ts: Timestamp::parse("2026-11-28T10:00:00.000Z").unwrap(),
+            evaluated_at: Timestamp::parse("2026-11-28T10:00:03.000Z").unwrap(),
             tenant: "acme".into(),
             routed_model: "deepseek/deepseek-v3".into(),
             routed_tier: Tier::Tier1,
@@ -175,10 +176,10 @@ pub(crate) mod fixtures {
             judge_input_tokens: 0,
             judge_output_tokens: 0,
             tokens_estimated: false,
-            routed_cost_usd: 0.000003,
-            reference_cost_usd: 0.000095,
-            judge_cost_usd: 0.0,
-            shadow_cost_usd: 0.000098,
+            routed_cost_usd: Usd::from_nanos(3_000),
+            reference_cost_usd: Usd::from_nanos(95_000),
+            judge_cost_usd: Usd::ZERO,
+            shadow_cost_usd: Usd::from_nanos(98_000),
             prompt: Some("What is 6 x 7?".into()),
             prompt_truncated: false,
             pricing_version: "2026-11-01".into(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::ledger::records::usd_to_nanos;
+use crate::ledger::money::Usd;
 use crate::routing::pool::Tier;
 use crate::shadow::record::EvaluationRecord;
 
@@ -32,7 +32,7 @@ pub struct VerdictCounters {
     pub similarity_count: u64,
     pub judge_score_sum: f64,
     pub judge_count: u64,
-    pub shadow_cost_nanos: i64,
+    pub shadow_cost: Usd,
     pub shadow_input_tokens: u64,
     pub shadow_output_tokens: u64,
     /// Evaluations per method (`exact`, `similarity`, `judge`, `same_model`).
@@ -50,7 +50,7 @@ impl VerdictCounters {
         self.similarity_count += other.similarity_count;
         self.judge_score_sum += other.judge_score_sum;
         self.judge_count += other.judge_count;
-        self.shadow_cost_nanos += other.shadow_cost_nanos;
+        self.shadow_cost += other.shadow_cost;
         self.shadow_input_tokens += other.shadow_input_tokens;
         self.shadow_output_tokens += other.shadow_output_tokens;
         for (m, n) in &other.methods {
@@ -98,7 +98,7 @@ impl EvaluationRecord {
             similarity_count: u64::from(self.similarity.is_some()),
             judge_score_sum: self.judge_score.unwrap_or(0.0),
             judge_count: u64::from(self.judge_score.is_some()),
-            shadow_cost_nanos: usd_to_nanos(self.shadow_cost_usd),
+            shadow_cost: self.shadow_cost_usd,
             shadow_input_tokens: self.shadow_input_tokens(),
             shadow_output_tokens: self.shadow_output_tokens(),
             methods,
@@ -120,7 +120,7 @@ mod tests {
             (c.evaluations, c.equivalent, c.worse, c.better),
             (1, 1, 0, 0)
         );
-        assert_eq!(c.shadow_cost_nanos, 98_000);
+        assert_eq!(c.shadow_cost, Usd::from_nanos(98_000));
         assert_eq!((c.shadow_input_tokens, c.shadow_output_tokens), (20, 12));
         assert_eq!(c.methods.get("exact"), Some(&1));
         let mut from_sample = eq.clone();

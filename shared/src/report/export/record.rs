@@ -6,10 +6,9 @@ use std::path::Path;
 
 use super::ExportError;
 use super::dynamo_json::{Attr, Item, json_detail};
+use crate::ledger::money::{Timestamp, Usd};
 use crate::ledger::records::item::attr;
-use crate::ledger::records::{
-    CostRecord, RECORD_COST, RecordStatus, nanos_to_usd, parse_usd_nanos,
-};
+use crate::ledger::records::{CostRecord, RECORD_COST, RecordStatus};
 use crate::routing::pool::Tier;
 
 /// A line of a data file, for errors.
@@ -96,11 +95,15 @@ impl<'p> Loc<'p> {
             .ok_or_else(|| self.invalid(attr, &n, "a finite number"))
     }
 
-    fn usd(&self, attr: &'static str, v: Attr) -> Result<f64, ExportError> {
+    fn usd(&self, attr: &'static str, v: Attr) -> Result<Usd, ExportError> {
         let n = self.number(attr, v)?;
-        parse_usd_nanos(&n)
-            .map(nanos_to_usd)
+        Usd::parse_decimal(&n)
             .ok_or_else(|| self.invalid(attr, &n, "a decimal amount with at most 9 decimals"))
+    }
+
+    fn timestamp(&self, attr: &'static str, v: Attr) -> Result<Timestamp, ExportError> {
+        let t = self.text(attr, v)?;
+        Timestamp::parse(&t).ok_or_else(|| self.invalid(attr, &t, "an RFC 3339 timestamp"))
     }
 
     fn decided_by(
@@ -141,7 +144,7 @@ impl<'p> Loc<'p> {
         Ok(CostRecord {
             record: RECORD_COST.to_string(),
             query_id: f.required(attr::QUERY_ID, Loc::string)?,
-            ts: f.required(attr::TS, Loc::string)?,
+            ts: f.required(attr::TS, Loc::timestamp)?,
             tenant: f.required(attr::TENANT, Loc::string)?,
             model: f.required(attr::MODEL, Loc::string)?,
             tier: f.required(attr::TIER, Loc::tier)?,

@@ -82,7 +82,10 @@ async fn evaluates_once_and_prices_the_shadow_calls() {
     assert_eq!(ev.upstream().calls.load(Ordering::SeqCst), 2);
     // deepseek 1000 x 0.14 + 100 x 0.28, gpt-4o 1000 x 2.5 + 100 x 10 (per M).
     let expected = (140.0 + 28.0 + 2_500.0 + 1_000.0) / 1e6;
-    assert!((rec.shadow_cost_usd - expected).abs() < 1e-12, "{rec:?}");
+    assert!(
+        (rec.shadow_cost_usd.as_f64() - expected).abs() < 1e-9,
+        "{rec:?}"
+    );
     assert_eq!(ev.evaluate(&s).await.unwrap(), SampleOutcome::AlreadyDone);
     assert_eq!(ev.upstream().calls.load(Ordering::SeqCst), 2);
     assert_eq!(ev.store().rollups()[0].counters.evaluations, 1);
@@ -132,7 +135,7 @@ async fn nothing_to_compare_costs_nothing() {
         (rec.verdict.as_str(), rec.method.as_str()),
         ("equivalent", "same_model")
     );
-    assert_eq!(rec.shadow_cost_usd, 0.0);
+    assert_eq!(rec.shadow_cost_usd, Usd::ZERO);
     // A proxied answer without text (a tool call): skipped, no call.
     let tool = json!({"choices": [{"message": {"content": null, "tool_calls": []}}]});
     let mut s = sample("deepseek/deepseek-v3", Some(tool));
