@@ -26,8 +26,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::dynamo::cost_pk;
 use super::{
-    Transacted, UpdateParts, attr_n as n, attr_s as s, put_and_update, query_days, set_and_add,
-    store_error, transact,
+    Transacted, UpdateParts, attr_n as n, attr_s as s, condition_failed, conditional,
+    put_and_update, query_days, set_and_add, store_error, transact,
 };
 use crate::ledger::money::{Timestamp, Usd};
 use crate::ledger::records::decimal;
@@ -189,10 +189,7 @@ impl EvaluationStore for DynamoEvaluationStore {
             Ok(_) => return Ok(Claim::Claimed),
             Err(e) => e,
         };
-        let failed_condition = err
-            .as_service_error()
-            .is_some_and(|e| e.is_conditional_check_failed_exception());
-        if !failed_condition {
+        if !condition_failed(&err) {
             return Err(store_error(SERVICE, &err));
         }
         // Done, or someone else's live claim.
@@ -248,16 +245,7 @@ impl EvaluationStore for DynamoEvaluationStore {
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(store_error(SERVICE, &e)),
-        }
+        conditional(SERVICE, res).map(|_| ())
     }
 }
 

@@ -15,12 +15,11 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{attr_n as n, attr_s as s, store_error};
+use super::{attr_n as n, attr_s as s, conditional, store_error};
 use crate::ledger::store::StoreError;
 use crate::proxy::breaker::{BreakerState, HealthStore, ProbeClaim};
 
@@ -85,6 +84,7 @@ macro_rules! write_if {
     ($request:expr, $condition:expr) => {{
         let condition: Condition = $condition;
         conditional(
+            SERVICE,
             $request
                 .condition_expression(condition.expression)
                 .set_expression_attribute_names(condition.names)
@@ -172,29 +172,6 @@ pub fn breaker_state(item: &HashMap<String, AttributeValue>) -> Result<BreakerSt
         probe_until_ms: probe_until_ms.filter(|_| both),
         expires_at_ms: num("ttl")?.saturating_mul(1000),
     })
-}
-
-/// Whether an SDK error is a failed `ConditionExpression` (a lost race).
-fn condition_failed<E>(err: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
-}
-
-/// `Ok(true)` when written, `Ok(false)` on a failed condition, the error otherwise.
-fn conditional<T, E>(
-    res: Result<T, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
-) -> Result<bool, StoreError>
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    match res {
-        Ok(_) => Ok(true),
-        Err(e) if condition_failed(&e) => Ok(false),
-        Err(e) => Err(store_error(SERVICE, &e)),
-    }
 }
 
 impl HealthStore for DynamoHealthStore {

@@ -15,10 +15,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{attr_n as n, attr_s as s, store_error};
+use super::{attr_n as n, attr_s as s, conditional, query_partition, store_error};
 use crate::access::key::{Budget, KeyLimits, KeyRecord};
 use crate::access::store::KeyStore;
 use crate::ledger::money::{Timestamp, Usd};
@@ -71,23 +70,7 @@ impl DynamoKeyStore {
                 .condition_expression(expr)
                 .expression_attribute_values(":bound", n(bound));
         }
-        conditional(req.send().await)
-    }
-}
-
-/// `Ok(true)` when written, `Ok(false)` on a failed condition, the error otherwise.
-fn conditional<T, E: ProvideErrorMetadata>(
-    res: Result<T, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
-) -> Result<bool, StoreError> {
-    match res {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.code() == Some("ConditionalCheckFailedException")) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(store_error(SERVICE, &e)),
+        conditional(SERVICE, req.send().await)
     }
 }
 
@@ -215,6 +198,7 @@ impl KeyStore for DynamoKeyStore {
 
     async fn create(&self, key: &KeyRecord) -> Result<bool, StoreError> {
         conditional(
+            SERVICE,
             self.client
                 .put_item()
                 .table_name(&self.table)
@@ -226,32 +210,12 @@ impl KeyStore for DynamoKeyStore {
     }
 
     async fn list(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(KEYS_PK))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| store_error(SERVICE, &e))?;
-            for item in out.items() {
-                keys.push(parse_key(item).map_err(bad_item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(keys),
-            }
-        }
+        query_partition(&self.client, &self.table, KEYS_PK, None, parse_key).await
     }
 
     async fn revoke(&self, key_id: &str, at: &Timestamp) -> Result<bool, StoreError> {
         conditional(
+            SERVICE,
             self.client
                 .update_item()
                 .table_name(&self.table)

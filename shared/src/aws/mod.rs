@@ -184,7 +184,7 @@ pub(crate) async fn query_days<T: Send + 'static>(
 }
 
 /// Every item of partition `pk` (of one tenant's sort keys when given), paginated, parsed.
-async fn query_partition<T>(
+pub(crate) async fn query_partition<T>(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     pk: &str,
@@ -216,6 +216,33 @@ async fn query_partition<T>(
             Some(k) if !k.is_empty() => start = Some(k),
             _ => return Ok(rows),
         }
+    }
+}
+
+/// Whether an SDK error is a failed `ConditionExpression` (a lost race).
+pub(crate) fn condition_failed<E>(
+    err: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
+}
+
+/// A conditional write's result: `Ok(true)` when written, `Ok(false)` on a failed condition,
+/// the error otherwise.
+pub(crate) fn conditional<T, E>(
+    service: &'static str,
+    res: Result<T, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(store_error(service, &e)),
     }
 }
 

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{attr_n as n, attr_s as s, store_error};
+use super::{attr_n as n, attr_s as s, condition_failed, conditional, store_error};
 use crate::ledger::once::{Begin, CallLedger, StoredAnswer, keepable};
 use crate::ledger::store::StoreError;
 
@@ -109,10 +109,7 @@ impl CallLedger for DynamoCallLedger {
             .await;
         match res {
             Ok(_) => Ok(Begin::Started),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_failed(&e) => {
                 Ok(match self.read(query_id).await? {
                     Some(item)
                         if item.get("state").and_then(|v| v.as_s().ok())
@@ -170,15 +167,7 @@ impl CallLedger for DynamoCallLedger {
             .expression_attribute_values(":live", s(LIVE))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(store_error(SERVICE, &e)),
-        }
+        // A marker that is no longer live (completed meanwhile) is left alone.
+        conditional(SERVICE, res).map(|_| ())
     }
 }
