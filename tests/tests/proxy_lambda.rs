@@ -22,7 +22,12 @@ use http_body_util::BodyExt;
 use lambda_http::{Body, Request};
 use router_stack::{Item, metric_sink, n, new_resources, records, rt, s, settings_for};
 use serde_json::{Value, json};
+use tierwise::access::admin::{KeyRequest, create_key};
+use tierwise::access::key::{Budget, KeyLimits, Period};
+use tierwise::access::store::KeyStore;
+use tierwise::aws::keys::DynamoKeyStore;
 use tierwise::aws::{dynamodb_client, sdk_config_at, sqs_client};
+use tierwise::ledger::money::{Timestamp, Usd};
 use tierwise::proxy::upstream::{ApiKey, Endpoint};
 use tierwise::routing::decision::Router;
 use tierwise::serve::settings::{AwsCallSettings, RouterSettings};
@@ -93,7 +98,8 @@ impl Stack {
         let proxy = build_proxy(endpoints, &sdk, &settings).unwrap();
         let (metrics, _) = metric_sink();
         let app = App::new(service, false, 1.0, metrics)
-            .with_proxy(Some(proxy), settings.proxy.default_deadline);
+            .with_proxy(Some(proxy), settings.proxy.default_deadline)
+            .with_guards(&sdk, &settings);
         Stack {
             app: Arc::new(app),
             fake,
@@ -118,6 +124,21 @@ impl Stack {
             headers,
             body,
         }
+    }
+
+    /// A new API key in the stack's table (its text).
+    async fn key(&self, tenant: &str, limits: KeyLimits) -> String {
+        let store = DynamoKeyStore::new(self.ddb.clone(), &self.settings.table);
+        let req = KeyRequest {
+            tenant: tenant.into(),
+            limits,
+            ..KeyRequest::default()
+        };
+        create_key(&store, &req, Timestamp::now())
+            .await
+            .unwrap()
+            .0
+            .text
     }
 
     async fn records(&self) -> Vec<Item> {
@@ -619,5 +640,117 @@ fn one_instance_s_failures_open_the_breaker_for_the_others() {
         assert_eq!(r.header("x-tierwise-model"), T1B);
         // No request was lost on the way: one record per request.
         assert_eq!(a.records().await.len(), 2);
+    });
+}
+
+#[test]
+fn keys_bind_requests_to_their_tenant_and_budget() {
+    rt().block_on(async {
+        let st = Stack::new(&[("TIERWISE_AUTH", "keys"), ("TIERWISE_KEY_CACHE_SECS", "0")]).await;
+        let acme = st.key("acme", KeyLimits::default()).await;
+        let globex = st.key("globex", KeyLimits::default()).await;
+        let bearer = |k: &str| format!("Bearer {k}");
+
+        // No key, a wrong key: 401 in OpenAI's shape, and no provider call.
+        for headers in [vec![], vec![("authorization", "Bearer tw-000000000000-00")]] {
+            let a = st.post(&hello(json!({})), &headers).await;
+            assert_eq!(a.status, 401, "{}", String::from_utf8_lossy(&a.body));
+            assert_eq!(a.json()["error"]["code"], "invalid_api_key");
+        }
+        assert!(st.fake.calls().is_empty());
+
+        // The key's tenant is the record's; naming another tenant is a 403.
+        let auth = bearer(&acme);
+        let a = st
+            .post(&hello(json!({})), &[("authorization", &auth)])
+            .await;
+        assert_eq!(a.status, 200);
+        assert_eq!(s(&st.record(a.query_id()).await, "tenant"), "acme");
+        let a = st
+            .post(
+                &hello(json!({"tierwise": {"tenant": "globex"}})),
+                &[("authorization", &auth)],
+            )
+            .await;
+        assert_eq!(a.status, 403);
+        assert_eq!(a.json()["error"]["code"], "tenant_mismatch");
+        assert_eq!(st.fake.calls().len(), 1);
+
+        // A budget below the request's worst case (the pool's $0.50 cap): 429
+        // insufficient_quota before any provider call.
+        let poor = st
+            .key(
+                "acme",
+                KeyLimits {
+                    budget: Some(Budget {
+                        usd: Usd::from_f64(0.1),
+                        period: Period::Day,
+                    }),
+                    ..KeyLimits::default()
+                },
+            )
+            .await;
+        let a = st
+            .post(&hello(json!({})), &[("authorization", &bearer(&poor))])
+            .await;
+        assert_eq!(a.status, 429);
+        assert_eq!(a.json()["error"]["code"], "insufficient_quota");
+        assert_eq!(st.fake.calls().len(), 1, "no provider call past the budget");
+
+        // Requests per minute: the second is refused with Retry-After.
+        let slow = st
+            .key(
+                "globex",
+                KeyLimits {
+                    rpm: Some(1),
+                    ..KeyLimits::default()
+                },
+            )
+            .await;
+        let a = st
+            .post(&hello(json!({})), &[("authorization", &bearer(&slow))])
+            .await;
+        assert_eq!(a.status, 200);
+        let a = st
+            .post(&hello(json!({})), &[("authorization", &bearer(&slow))])
+            .await;
+        assert_eq!(a.status, 429);
+        assert_eq!(a.json()["error"]["code"], "rate_limit_exceeded");
+        assert!(a.headers.contains_key("retry-after"));
+
+        // A revoked key is refused (the cache is off here: at once).
+        let store = DynamoKeyStore::new(st.ddb.clone(), &st.settings.table);
+        let id = tierwise::access::key::key_id_of(&globex)
+            .unwrap()
+            .to_string();
+        assert!(store.revoke(&id, &Timestamp::now()).await.unwrap());
+        let a = st
+            .post(&hello(json!({})), &[("authorization", &bearer(&globex))])
+            .await;
+        assert_eq!(a.status, 401);
+    });
+}
+
+#[test]
+fn a_replayed_query_id_calls_the_provider_once() {
+    rt().block_on(async {
+        let st = Stack::new(&[]).await;
+        let id = "0190c3e0-0000-7000-8000-00000000abcd";
+        let first = st
+            .post(&hello(json!({})), &[("x-tierwise-query-id", id)])
+            .await;
+        assert_eq!(first.status, 200);
+        let again = st
+            .post(&hello(json!({})), &[("x-tierwise-query-id", id)])
+            .await;
+        assert_eq!(again.status, 200);
+        assert_eq!(again.body, first.body, "the kept answer, byte for byte");
+        assert_eq!(again.header("x-tierwise-replayed"), "true");
+        assert_eq!(
+            again.header("x-tierwise-model"),
+            first.header("x-tierwise-model")
+        );
+        assert_eq!(st.fake.calls().len(), 1, "one provider call");
+        assert_eq!(st.records().await.len(), 1, "one record");
     });
 }

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::Body;
 use serde_json::{Value, json};
+use tierwise::access::admin::{KeyRequest, create_key};
 use tierwise::aws::dynamo::DynamoCostStore;
+use tierwise::aws::keys::DynamoKeyStore;
 use tierwise::aws::{dynamodb_client, sdk_config_at, setup};
 use tierwise::ledger::money::Usd;
 use tierwise::ledger::records::{CostRecord, Timestamp, shadow_sampled};
@@ -360,5 +362,87 @@ fn bad_parameters_get_a_400_that_says_why() {
         let (status, body) = get(&app, &[("from", "2026-11-01"), ("to", "2026-11-02")]).await;
         assert_eq!(status, 500, "{body}");
         assert!(!body.to_string().contains("unused"), "{body}");
+    });
+}
+
+/// `GET /v1/reports` with a Bearer key.
+async fn get_with_key(app: &App, query: &[(&str, &str)], key: &str) -> (u16, Value) {
+    let mut req = request(query, "GET");
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    call(app, req).await
+}
+
+#[test]
+fn with_keys_a_tenant_reads_its_own_report_and_an_admin_reads_all() {
+    rt().block_on(async {
+        let moto = Moto::shared().unwrap();
+        let sdk = sdk_config_at(&AwsCallSettings::default(), moto.endpoint()).await;
+        let ddb = dynamodb_client(&sdk);
+        let table = unique_name("report-keys");
+        setup::create_table(&ddb, &table).await.unwrap();
+        let router = Router::bundled().unwrap();
+        let store = DynamoCostStore::new(ddb.clone(), &table, 1, 400);
+        // acme: 2 queries, globex: 3.
+        for (tenant, n) in [("acme", 2), ("globex", 3)] {
+            for _ in 0..n {
+                let req = RouteRequest {
+                    tenant: Some(tenant.into()),
+                    ..RouteRequest::query("What is the capital of France?")
+                };
+                let mut d = router.route(&req, &AllHealthy).unwrap();
+                d.query_id = uuid::Uuid::now_v7().to_string();
+                let at = Timestamp::parse("2026-11-10T10:00:00.000Z").unwrap();
+                let rec = CostRecord::routed(&d, "openai/gpt-4o", false, at);
+                assert!(matches!(
+                    store.write_cost(&rec).await,
+                    Ok(WriteOutcome::Written)
+                ));
+            }
+        }
+        let keys = DynamoKeyStore::new(ddb.clone(), &table);
+        let make = |tenant: &str, admin: bool| KeyRequest {
+            tenant: tenant.into(),
+            admin,
+            ..KeyRequest::default()
+        };
+        let acme = create_key(&keys, &make("acme", false), Timestamp::now())
+            .await
+            .unwrap()
+            .0
+            .text;
+        let ops = create_key(&keys, &make("ops", true), Timestamp::now())
+            .await
+            .unwrap()
+            .0
+            .text;
+        let settings = ReporterSettings::from_vars([
+            ("TIERWISE_TABLE".to_string(), table.clone()),
+            ("TIERWISE_AUTH".to_string(), "keys".to_string()),
+        ])
+        .unwrap();
+        let app = App::new(ddb.clone(), &settings, Box::new(|_| {}));
+        let month = [("from", "2026-11-01"), ("to", "2026-11-30")];
+
+        let (status, body) = get(&app, &month).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_api_key");
+
+        let (status, body) = get_with_key(&app, &month, &acme).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["queries"], 2, "acme's key reads acme's report only");
+        let mut other = month.to_vec();
+        other.push(("tenant", "globex"));
+        let (status, body) = get_with_key(&app, &other, &acme).await;
+        assert_eq!(status, 403, "{body}");
+
+        let (status, body) = get_with_key(&app, &month, &ops).await;
+        assert_eq!(
+            (status, body["queries"].as_u64()),
+            (200, Some(5)),
+            "an admin reads all"
+        );
+        let (status, body) = get_with_key(&app, &other, &ops).await;
+        assert_eq!((status, body["queries"].as_u64()), (200, Some(3)));
     });
 }

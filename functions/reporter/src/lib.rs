@@ -7,13 +7,15 @@ use std::time::Instant;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
+use tierwise::access::guard::Guard;
 use tierwise::aws::dynamo::DynamoRollups;
+use tierwise::aws::keys::DynamoKeyStore;
 use tierwise::report::ReportParams;
 use tierwise::report::source::read_rollups;
 use tierwise::serve::errors::ApiError;
 use tierwise::serve::lambda::{error_response, json_response, route_path};
-use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit, stdout};
-use tierwise::serve::settings::ReporterSettings;
+use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit, now_ms, stdout};
+use tierwise::serve::settings::{AuthMode, ReporterSettings};
 
 /// Query parameters accepted by `GET /v1/reports`.
 pub const PARAMS: [&str; 4] = ["from", "to", "tenant", "group_by"];
@@ -22,6 +24,8 @@ pub const PARAMS: [&str; 4] = ["from", "to", "tenant", "group_by"];
 pub struct App {
     rollups: DynamoRollups,
     metrics: Metrics,
+    /// `TIERWISE_AUTH=keys`: reports scoped to the caller's key (every tenant for an admin).
+    access: Option<Guard<DynamoKeyStore>>,
 }
 
 impl App {
@@ -37,9 +41,12 @@ impl App {
         settings: &ReporterSettings,
         metrics_out: MetricsOut,
     ) -> App {
+        let access = (settings.auth == AuthMode::Keys)
+            .then(|| Guard::new(DynamoKeyStore::new(ddb.clone(), &settings.table)));
         App {
             rollups: DynamoRollups::new(ddb, &settings.table, settings.read_concurrency),
             metrics: Metrics::new(NAMESPACE, "reporter", metrics_out),
+            access,
         }
     }
 
@@ -58,6 +65,30 @@ impl App {
         })
     }
 
+    /// The tenant a report may cover: with keys, a non-admin key's own tenant (asking for
+    /// another is a 403), any (or all) for an admin key; without, what the request asks.
+    async fn tenant_of(
+        &self,
+        req: &Request,
+        asked: Option<&str>,
+    ) -> Result<Option<String>, ApiError> {
+        let Some(guard) = &self.access else {
+            return Ok(asked.map(str::to_string));
+        };
+        let auth = req
+            .headers()
+            .get("authorization")
+            .map(|v| v.to_str())
+            .transpose()
+            .map_err(|_| ApiError::bad_request("the Authorization header must be text"))?;
+        let now = u64::try_from(now_ms()).unwrap_or(0);
+        let p = guard.authenticate(auth, now).await?;
+        if p.admin {
+            return Ok(asked.map(str::to_string));
+        }
+        Ok(Some(guard.tenant_for(&p, asked)?))
+    }
+
     async fn report(&self, req: &Request) -> Result<Response<Body>, ApiError> {
         let started = Instant::now();
         let q = req.query_string_parameters();
@@ -72,10 +103,11 @@ impl App {
                 return Err(ApiError::bad_request(format!("`{name}` is given twice")));
             }
         }
+        let tenant = self.tenant_of(req, q.first("tenant")).await?;
         let params = ReportParams::parse(
             q.first("from"),
             q.first("to"),
-            q.first("tenant"),
+            tenant.as_deref(),
             q.first("group_by"),
         )
         .map_err(|e| ApiError::bad_request(e.to_string()))?;

@@ -15,21 +15,26 @@ use std::time::{Duration, Instant};
 
 use lambda_http::http::{HeaderValue, Method};
 use lambda_http::{Body, Request, RequestExt, Response};
+use tierwise::access::guard::{Guard, Principal, Reservation};
 use tierwise::aws::SdkConfig;
 use tierwise::aws::dynamo::DynamoCostStore;
 use tierwise::aws::health::DynamoHealthStore;
+use tierwise::aws::keys::DynamoKeyStore;
+use tierwise::aws::once::DynamoCallLedger;
 use tierwise::aws::sqs::SqsQueue;
-use tierwise::ledger::service::{Delivery, Routed, RoutingService, Settled};
+use tierwise::ledger::money::{Timestamp, Usd};
+use tierwise::ledger::once::{Begin, CallLedger, StoredAnswer};
+use tierwise::ledger::service::{Delivery, Routed, RoutingService, Settled, parse_query_id};
 use tierwise::proxy::breaker::{BreakerSettings, SharedHealth};
 use tierwise::proxy::chain::ProxySettings;
-use tierwise::proxy::chat::{ChatProxy, ChatReply, ChatRequest, Trail};
+use tierwise::proxy::chat::{ChatProxy, ChatReply, ChatRequest, Trail, effective_cap};
 use tierwise::proxy::upstream::{HttpUpstream, UpstreamSettings};
 use tierwise::routing::decision::{AllHealthy, Decision, HealthView, RouteRequest, Router};
 use tierwise::serve::api::models_list;
 use tierwise::serve::errors::ApiError;
 use tierwise::serve::lambda::{error_response, json_response, route_path};
 use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit, now_ms, stdout};
-use tierwise::serve::settings::{ProxyCallSettings, RouterSettings};
+use tierwise::serve::settings::{AuthMode, ProxyCallSettings, RouterSettings};
 
 pub mod stream;
 
@@ -69,6 +74,12 @@ pub type Health = SharedHealth<DynamoHealthStore>;
 /// The proxy as deployed: providers over HTTP, breakers in DynamoDB.
 pub type Proxy = ChatProxy<HttpUpstream, Health>;
 
+/// The API-key checks as deployed (keys and their counters in the table).
+pub type Access = Guard<DynamoKeyStore>;
+
+/// Header on an answer replayed from the call marker of its query id.
+pub const REPLAYED_HEADER: &str = "x-tierwise-replayed";
+
 /// Everything a request needs, built once.
 pub struct App {
     service: Service,
@@ -81,6 +92,10 @@ pub struct App {
     cold: AtomicBool,
     init_ms: f64,
     metrics: Metrics,
+    /// `TIERWISE_AUTH=keys`: the Bearer-key checks.
+    access: Option<Access>,
+    /// The call markers: one provider call per caller-given query id.
+    calls: Option<DynamoCallLedger>,
 }
 
 impl App {
@@ -119,7 +134,20 @@ impl App {
             started.elapsed().as_secs_f64() * 1e3,
             stdout(),
         )
-        .with_proxy(proxy, settings.proxy.default_deadline))
+        .with_proxy(proxy, settings.proxy.default_deadline)
+        .with_guards(&sdk, settings))
+    }
+
+    /// Adds the call markers (exactly one provider call per caller-given query id) and, with
+    /// `TIERWISE_AUTH=keys`, the Bearer-key checks, both over the table.
+    pub fn with_guards(mut self, dynamo: &SdkConfig, settings: &RouterSettings) -> Self {
+        let client = tierwise::aws::dynamodb_client(dynamo);
+        self.calls = Some(DynamoCallLedger::new(client.clone(), &settings.table));
+        if settings.auth == AuthMode::Keys {
+            let store = DynamoKeyStore::new(client, &settings.table);
+            self.access = Some(Guard::new(store).with_cache_ttl(settings.key_cache));
+        }
+        self
     }
 
     /// An app over a built service.
@@ -146,6 +174,8 @@ impl App {
             cold: AtomicBool::new(true),
             init_ms,
             metrics: Metrics::new(NAMESPACE, SERVICE, metrics_out),
+            access: None,
+            calls: None,
         }
     }
 
@@ -187,12 +217,17 @@ impl App {
                 ("InitDuration", self.init_ms, Unit::Milliseconds),
             ]);
         }
+        let principal = match self.admit(&req).await {
+            Ok(p) => p,
+            Err(e) => return Reply::Done(self.error_response(&e)),
+        };
+        let who = principal.as_ref();
         let path = route_path(req.uri().path()).to_string();
         let method = req.method().clone();
         let res = match (path.as_str(), &method) {
-            ("/v1/route", &Method::POST) => self.route(req).await,
+            ("/v1/route", &Method::POST) => self.route(req, who).await,
             ("/v1/chat/completions", &Method::POST) => {
-                return match self.chat(req, streaming).await {
+                return match self.chat(req, streaming, who).await {
                     Ok(reply) => reply,
                     Err(e) => Reply::Done(self.error_response(&e)),
                 };
@@ -225,7 +260,29 @@ impl App {
         }
     }
 
-    async fn chat(&self, req: Request, streaming: bool) -> Result<Reply, ApiError> {
+    /// With Bearer keys on: the caller's key, checked, and its request counted against its
+    /// requests per minute. `None` when the gateway authenticates (IAM).
+    async fn admit(&self, req: &Request) -> Result<Option<Principal>, ApiError> {
+        let Some(guard) = &self.access else {
+            return Ok(None);
+        };
+        let auth = header(
+            req,
+            "authorization",
+            "the Authorization header must be text",
+        )?;
+        let now = u64::try_from(now_ms()).unwrap_or(0);
+        let p = guard.authenticate(auth.as_deref(), now).await?;
+        guard.admit(&p, &Timestamp::now()).await?;
+        Ok(Some(p))
+    }
+
+    async fn chat(
+        &self,
+        req: Request,
+        streaming: bool,
+        who: Option<&Principal>,
+    ) -> Result<Reply, ApiError> {
         let Some(proxy) = &self.proxy else {
             return Err(ApiError::proxy_disabled());
         };
@@ -235,13 +292,32 @@ impl App {
             MAX_COST_HEADER,
             "x-tierwise-max-cost-usd must be a number",
         )?;
-        let chat = ChatRequest::parse(body(&req)?, cap.as_deref())?;
+        let mut chat = ChatRequest::parse(body(&req)?, cap.as_deref())?;
         let deadline = self.deadline(&req);
+        let marker = match self.begin_call(query_id.as_deref(), deadline).await? {
+            Ok(marker) => marker,
+            Err(replayed) => return Ok(Reply::Done(*replayed)),
+        };
+        let reservation = match self.bind_chat(&mut chat, who).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.abandon(marker.as_deref()).await;
+                return Err(e);
+            }
+        };
         let _ = self.health(true).await;
-        let reply = self
+        let reply = match self
             .service
             .chat(proxy, chat, query_id.as_deref(), deadline)
-            .await?;
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.abandon(marker.as_deref()).await;
+                self.settle_budget(reservation, Usd::ZERO).await;
+                return Err(e.into());
+            }
+        };
         Ok(match reply {
             ChatReply::Answer { answer, trail } => {
                 self.observe_chat(&trail.decision, answer.status, &trail.path, &trail.settled);
@@ -251,6 +327,9 @@ impl App {
                     .body(Body::Binary(answer.body.to_vec()))
                     .unwrap_or_else(|_| error_response(&ApiError::internal()));
                 proxied_headers(&mut res, &trail);
+                self.settle_budget(reservation, trail.settled.cost_usd)
+                    .await;
+                self.complete_call(marker.as_deref(), Some(&res)).await;
                 Reply::Done(res)
             }
             ChatReply::Failed { reason, trail } => {
@@ -258,14 +337,112 @@ impl App {
                 self.observe_chat(&trail.decision, error.status, &trail.path, &trail.settled);
                 let mut res = self.error_response(&error);
                 proxied_headers(&mut res, &trail);
+                self.settle_budget(reservation, trail.settled.cost_usd)
+                    .await;
+                if trail.settled.cost_usd > Usd::ZERO {
+                    self.complete_call(marker.as_deref(), Some(&res)).await;
+                } else {
+                    // Nothing was billed: the same query id may be tried again.
+                    self.abandon(marker.as_deref()).await;
+                }
                 Reply::Done(res)
             }
-            ChatReply::Stream(p) => Reply::Stream(Box::new(stream::Pending {
-                stream: p.stream,
-                finish: p.finish,
-                streaming,
-            })),
+            ChatReply::Stream(p) => {
+                // A stream is not kept for replays: a replay of its query id is told so. Its
+                // reservation stays at the worst case (never under the real cost).
+                self.complete_call(marker.as_deref(), None).await;
+                Reply::Stream(Box::new(stream::Pending {
+                    stream: p.stream,
+                    finish: p.finish,
+                    streaming,
+                }))
+            }
         })
+    }
+
+    /// Binds a chat request to the caller's key (tenant, tiers, a named model) and reserves its
+    /// worst case — the lower of the request's and the pool's cap — against the key's budget.
+    async fn bind_chat(
+        &self,
+        chat: &mut ChatRequest,
+        who: Option<&Principal>,
+    ) -> Result<Option<Reservation>, ApiError> {
+        let (Some(guard), Some(p)) = (&self.access, who) else {
+            return Ok(None);
+        };
+        guard.bind(p, &mut chat.route)?;
+        let pool = self.service.router().pool();
+        if let Some((tier, _)) = pool.model(&chat.model) {
+            guard.check_model(p, &chat.model, tier)?;
+        }
+        let worst = effective_cap(chat.max_cost_usd, pool.max_request_cost_usd())
+            .map_or(Usd::ZERO, Usd::from_f64);
+        Ok(guard.reserve(p, worst, &Timestamp::now()).await?)
+    }
+
+    /// Settles a budget reservation to what the call cost.
+    async fn settle_budget(&self, reservation: Option<Reservation>, cost: Usd) {
+        if let (Some(guard), Some(r)) = (&self.access, reservation)
+            && let Err(e) = guard.settle(r, cost).await
+        {
+            // The reservation (the worst case) stays counted: never less than was spent.
+            tracing::warn!(error = %e, "budget reservation not settled");
+        }
+    }
+
+    /// The call marker of a caller-given query id: `Ok(Ok(Some(id)))` when this request may
+    /// call the provider, `Ok(Err(answer))` with the kept answer of a completed call, a 409
+    /// when the call is running or its answer was not kept. Without a query id (a fresh one
+    /// is made) or a marker store, no marker. When the store fails, the request goes on
+    /// unmarked (the record write still refuses a second record).
+    async fn begin_call(
+        &self,
+        query_id: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Result<Option<String>, Box<Response<Body>>>, ApiError> {
+        let (Some(calls), Some(id)) = (&self.calls, query_id.and_then(|q| parse_query_id(q).ok()))
+        else {
+            return Ok(Ok(None));
+        };
+        let lease = deadline.saturating_duration_since(Instant::now()) + CALL_LEASE_MARGIN;
+        let now = u64::try_from(now_ms()).unwrap_or(0);
+        match calls.begin(&id, now, lease.as_millis() as u64).await {
+            Ok(Begin::Started) => Ok(Ok(Some(id))),
+            Ok(Begin::InProgress) => Err(ApiError::conflict(
+                "request_in_progress",
+                "a request with this x-tierwise-query-id is still running",
+            )),
+            Ok(Begin::Completed(Some(answer))) => Ok(Err(Box::new(replayed(answer)))),
+            Ok(Begin::Completed(None)) => Err(ApiError::conflict(
+                "already_answered",
+                "this x-tierwise-query-id was answered (streamed or too large to replay); use a new id",
+            )),
+            Err(e) => {
+                tracing::warn!(query_id = %id, error = %e, "call marker unavailable: going on unmarked");
+                Ok(Ok(None))
+            }
+        }
+    }
+
+    /// Marks a call done, keeping its answer for replays when given.
+    async fn complete_call(&self, marker: Option<&str>, answer: Option<&Response<Body>>) {
+        let (Some(calls), Some(id)) = (&self.calls, marker) else {
+            return;
+        };
+        let kept = answer.map(stored_answer);
+        let expires = Timestamp::now().unix_secs() + CALL_KEEP_SECS;
+        if let Err(e) = calls.complete(id, kept.as_ref(), expires).await {
+            tracing::warn!(query_id = %id, error = %e, "call marker not completed");
+        }
+    }
+
+    /// Drops a call marker when nothing was billed.
+    async fn abandon(&self, marker: Option<&str>) {
+        if let (Some(calls), Some(id)) = (&self.calls, marker)
+            && let Err(e) = calls.abandon(id).await
+        {
+            tracing::warn!(query_id = %id, error = %e, "call marker not dropped");
+        }
     }
 
     /// When the proxy must be done: the invocation's deadline, else the default.
@@ -311,7 +488,11 @@ impl App {
         });
     }
 
-    async fn route(&self, req: Request) -> Result<Response<Body>, ApiError> {
+    async fn route(
+        &self,
+        req: Request,
+        who: Option<&Principal>,
+    ) -> Result<Response<Body>, ApiError> {
         let query_id = header(&req, QUERY_ID_HEADER, "the query id must be a UUID")?;
         let body = body(&req)?;
         if body.iter().all(u8::is_ascii_whitespace) {
@@ -319,8 +500,11 @@ impl App {
                 "the request body is empty: send a JSON object with `query` or `messages`",
             ));
         }
-        let route_req: RouteRequest = serde_json::from_slice(body)
+        let mut route_req: RouteRequest = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+        if let (Some(guard), Some(p)) = (&self.access, who) {
+            guard.bind(p, &mut route_req)?;
+        }
         let health = self.health(false).await;
         let routed = self
             .service
@@ -474,6 +658,52 @@ fn assemble_proxy(
             ..ProxySettings::default()
         },
     })
+}
+
+/// Added to the time a call may take for its marker's lease (a holder that died frees the id
+/// after it).
+const CALL_LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// How long a completed call's marker (and kept answer) stays: replays come within a day.
+const CALL_KEEP_SECS: i64 = 86_400;
+
+/// An answer as kept for replays: status, content type, the `x-tierwise-*` headers, body.
+fn stored_answer(res: &Response<Body>) -> StoredAnswer {
+    let headers = res
+        .headers()
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("x-tierwise-"))
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    StoredAnswer {
+        status: res.status().as_u16(),
+        content_type: res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string(),
+        headers,
+        body: res.body().as_ref().to_vec(),
+    }
+}
+
+/// A kept answer, replayed byte for byte (marked as a replay).
+fn replayed(a: StoredAnswer) -> Response<Body> {
+    let mut res = Response::builder()
+        .status(a.status)
+        .header("content-type", a.content_type)
+        .header(REPLAYED_HEADER, "true")
+        .body(Body::Binary(a.body))
+        .unwrap_or_else(|_| error_response(&ApiError::internal()));
+    for (k, v) in a.headers {
+        if let (Ok(name), Ok(value)) = (
+            lambda_http::http::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            res.headers_mut().insert(name, value);
+        }
+    }
+    res
 }
 
 /// How a request was answered: whole, or a stream still to pass on.

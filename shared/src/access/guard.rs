@@ -16,6 +16,7 @@ use crate::access::key::{KeyLimits, KeyRecord, Period, key_id_of, matches};
 use crate::access::store::KeyStore;
 use crate::ledger::money::{Timestamp, Usd};
 use crate::ledger::store::StoreError;
+use crate::routing::decision::RouteRequest;
 use crate::routing::pool::Tier;
 
 /// How long a key lookup is trusted by default.
@@ -201,6 +202,28 @@ impl<S: KeyStore> Guard<S> {
         }
     }
 
+    /// Binds a routing request to the key: its tenant (a request naming another tenant is
+    /// refused) and, when the key is limited to some tiers, the request's tier bounds narrowed
+    /// to them.
+    pub fn bind(&self, p: &Principal, req: &mut RouteRequest) -> Result<(), AccessError> {
+        req.tenant = Some(self.tenant_for(p, req.tenant.as_deref())?);
+        if let Some(tiers) = &p.limits.tiers {
+            let (Some(low), Some(high)) = (tiers.iter().min(), tiers.iter().max()) else {
+                return Err(AccessError::TierNotAllowed(
+                    req.min_tier.unwrap_or(Tier::Tier1),
+                ));
+            };
+            let min = req.min_tier.map_or(*low, |t| t.max(*low));
+            let max = req.max_tier.map_or(*high, |t| t.min(*high));
+            if min > max {
+                return Err(AccessError::TierNotAllowed(min));
+            }
+            req.min_tier = Some(min);
+            req.max_tier = Some(max);
+        }
+        Ok(())
+    }
+
     /// Whether the key may use `model` of `tier`.
     pub fn check_model(&self, p: &Principal, model: &str, tier: Tier) -> Result<(), AccessError> {
         if let Some(models) = &p.limits.models
@@ -287,12 +310,6 @@ fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// The cap a call must fit: the lowest of the caller's, the key's and the pool's, so a caller
-/// can lower it and never raise it.
-pub fn effective_cap(request: Option<Usd>, key: Option<Usd>, pool: Option<Usd>) -> Option<Usd> {
-    [request, key, pool].into_iter().flatten().min()
 }
 
 #[cfg(test)]
@@ -399,6 +416,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_is_bound_to_the_key_s_tenant_and_tiers() {
+        let limits = KeyLimits {
+            tiers: Some(vec![Tier::Tier1, Tier::Tier2]),
+            ..KeyLimits::default()
+        };
+        let (g, text, _) = guard_with(limits).await;
+        let p = g
+            .authenticate(Some(&format!("Bearer {text}")), 0)
+            .await
+            .unwrap();
+        let mut req = RouteRequest::query("hi");
+        g.bind(&p, &mut req).unwrap();
+        assert_eq!(req.tenant.as_deref(), Some("acme"));
+        assert_eq!(
+            (req.min_tier, req.max_tier),
+            (Some(Tier::Tier1), Some(Tier::Tier2))
+        );
+        let mut other = RouteRequest::query("hi");
+        other.tenant = Some("globex".into());
+        assert!(matches!(
+            g.bind(&p, &mut other),
+            Err(AccessError::TenantMismatch)
+        ));
+        let mut high = RouteRequest::query("hi");
+        high.min_tier = Some(Tier::Tier3);
+        assert!(matches!(
+            g.bind(&p, &mut high),
+            Err(AccessError::TierNotAllowed(Tier::Tier3))
+        ));
+    }
+
+    #[tokio::test]
     async fn rpm_refuses_the_request_past_the_limit_until_the_next_minute() {
         let (g, text, _) = guard_with(KeyLimits {
             rpm: Some(2),
@@ -475,23 +524,5 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-    }
-
-    #[test]
-    fn the_cap_is_the_lowest_and_never_raised_by_the_caller() {
-        let u = Usd::from_f64;
-        assert_eq!(
-            effective_cap(Some(u(1e300)), None, Some(u(0.5))),
-            Some(u(0.5))
-        );
-        assert_eq!(
-            effective_cap(Some(u(0.1)), Some(u(0.3)), Some(u(0.5))),
-            Some(u(0.1))
-        );
-        assert_eq!(
-            effective_cap(None, Some(u(0.3)), Some(u(0.5))),
-            Some(u(0.3))
-        );
-        assert_eq!(effective_cap(None, None, None), None);
     }
 }

@@ -7,7 +7,7 @@
 //! Generic over the narrow traits of [`crate::ledger::store`], so it runs against DynamoDB and SQS in
 //! the Lambda and against memory in unit tests.
 
-use crate::ledger::records::{CostRecord, ShadowSample, Timestamp, shadow_sampled};
+use crate::ledger::records::{CostRecord, ShadowSample, Timestamp, Usd, shadow_sampled};
 use crate::ledger::store::{CostSink, Parked, ParkingLot, SampleSink, StoreError, WriteOutcome};
 use crate::routing::decision::{Decision, HealthView, RouteError, RouteRequest, Router};
 
@@ -45,6 +45,8 @@ impl Delivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
     pub record: Delivery,
+    /// What the query cost (the record's `cost_usd`), to settle a budget reservation with.
+    pub cost_usd: Usd,
     /// `None` when the query was not sampled (or was a replay).
     pub sample: Option<Delivery>,
 }
@@ -134,12 +136,17 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
     /// — unless the record was already there: a replay's sample went with the first delivery.
     /// What cannot be delivered is parked; nothing here fails the query.
     pub async fn settle(&self, record: CostRecord, sample: Option<ShadowSample>) -> Settled {
+        let cost_usd = record.cost_usd;
         let record = self.deliver_record(record).await;
         let sample = match sample {
             Some(s) if record != Delivery::Duplicate => Some(self.deliver_sample(s).await),
             _ => None,
         };
-        Settled { record, sample }
+        Settled {
+            record,
+            cost_usd,
+            sample,
+        }
     }
 
     /// Writes a record; parks it when the write fails.
@@ -208,7 +215,7 @@ fn log_lost(item: &Parked, e: &StoreError) {
 }
 
 /// A caller-given query id must be a UUID (any version); it is stored in canonical form.
-pub(crate) fn parse_query_id(id: &str) -> Result<String, RouteError> {
+pub fn parse_query_id(id: &str) -> Result<String, RouteError> {
     uuid::Uuid::parse_str(id.trim())
         .map(|u| u.hyphenated().to_string())
         .map_err(|_| RouteError::InvalidRequest("the query id must be a UUID".into()))

@@ -124,6 +124,15 @@ impl ChatRequest {
     }
 }
 
+/// The cap a call must fit: the lower of the caller's and the pool's, so a caller can lower
+/// the pool's cap and never raise it.
+pub fn effective_cap(request: Option<f64>, pool: Option<f64>) -> Option<f64> {
+    match (request, pool) {
+        (Some(r), Some(p)) => Some(r.min(p)),
+        (r, p) => r.or(p),
+    }
+}
+
 /// The request's cost cap: the header's and the body option's, the lower of both; each must
 /// be a positive number of USD.
 fn request_cap(header: Option<&str>, body: Option<f64>) -> Result<Option<f64>, ChatError> {
@@ -441,7 +450,7 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
             candidates: self.candidates(&ticket.decision),
             body: req.body,
             stream: req.stream,
-            cost_cap_usd: req.max_cost_usd.or(pool.max_request_cost_usd()),
+            cost_cap_usd: effective_cap(req.max_cost_usd, pool.max_request_cost_usd()),
             input_tokens: ticket.decision.input_tokens,
             output_tokens: req
                 .max_output_tokens
@@ -576,6 +585,15 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cap_is_the_lower_and_never_raised_by_the_caller() {
+        assert_eq!(effective_cap(Some(1e300), Some(0.5)), Some(0.5));
+        assert_eq!(effective_cap(Some(0.1), Some(0.5)), Some(0.1));
+        assert_eq!(effective_cap(None, Some(0.5)), Some(0.5));
+        assert_eq!(effective_cap(Some(0.2), None), Some(0.2));
+        assert_eq!(effective_cap(None, None), None);
+    }
 
     #[test]
     fn parses_auto_requests_and_strips_tierwise_options() {

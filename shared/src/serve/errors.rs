@@ -8,6 +8,7 @@
 
 use serde_json::{Value, json};
 
+use crate::access::guard::AccessError;
 #[cfg(feature = "upstream")]
 use crate::proxy::chat::{ChatError, Unanswered};
 use crate::routing::decision::RouteError;
@@ -19,6 +20,8 @@ pub struct ApiError {
     pub message: String,
     pub kind: &'static str,
     pub code: &'static str,
+    /// Seconds to send as `Retry-After` (a rate limit).
+    pub retry_after_secs: Option<u64>,
 }
 
 /// `type` of the errors that are the caller's to fix.
@@ -32,6 +35,7 @@ impl ApiError {
             message: message.into(),
             kind: INVALID_REQUEST,
             code,
+            retry_after_secs: None,
         }
     }
 
@@ -63,6 +67,12 @@ impl ApiError {
         )
     }
 
+    /// 409: a request with the same query id is running, or was answered and its answer
+    /// cannot be replayed; `code` says which.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::invalid(409, code, message)
+    }
+
     /// 503: a dependency is unavailable; retrying later may succeed.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {
@@ -70,6 +80,7 @@ impl ApiError {
             message: message.into(),
             kind: "service_unavailable",
             code: "unavailable",
+            retry_after_secs: None,
         }
     }
 
@@ -94,6 +105,7 @@ impl ApiError {
                 "upstream_error"
             },
             code,
+            retry_after_secs: None,
         }
     }
 
@@ -104,6 +116,7 @@ impl ApiError {
             message: "internal error; the request was not routed".into(),
             kind: "server_error",
             code: "internal_error",
+            retry_after_secs: None,
         }
     }
 
@@ -128,6 +141,7 @@ impl From<&RouteError> for ApiError {
                 message,
                 kind: "service_unavailable",
                 code: "no_healthy_model",
+                retry_after_secs: None,
             },
             RouteError::Internal(_) => Self::internal(),
         }
@@ -197,6 +211,50 @@ impl From<&Unanswered> for ApiError {
                 "the model providers failed to answer",
             ),
         }
+    }
+}
+
+impl From<&AccessError> for ApiError {
+    fn from(e: &AccessError) -> Self {
+        let message = e.to_string();
+        match e {
+            AccessError::MissingKey | AccessError::InvalidKey => {
+                Self::invalid(401, "invalid_api_key", message)
+            }
+            AccessError::TenantMismatch => Self {
+                kind: "permission_error",
+                ..Self::invalid(403, "tenant_mismatch", message)
+            },
+            AccessError::ModelNotAllowed(_) | AccessError::TierNotAllowed(_) => Self {
+                kind: "permission_error",
+                ..Self::invalid(403, "model_not_allowed", message)
+            },
+            AccessError::BudgetExhausted { .. } => Self {
+                status: 429,
+                message,
+                kind: "insufficient_quota",
+                code: "insufficient_quota",
+                retry_after_secs: None,
+            },
+            AccessError::RateLimited {
+                retry_after_secs, ..
+            } => Self {
+                status: 429,
+                message,
+                kind: "rate_limit_error",
+                code: "rate_limit_exceeded",
+                retry_after_secs: Some(*retry_after_secs),
+            },
+            AccessError::Store(_) => {
+                Self::unavailable("API keys cannot be checked right now; retry")
+            }
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        Self::from(&e)
     }
 }
 

@@ -20,7 +20,12 @@ pub fn json_response(status: u16, body: String) -> Response<Body> {
 
 /// An error answer: the status and `{"error": {"message", "type", "code"}}`.
 pub fn error_response(e: &ApiError) -> Response<Body> {
-    json_response(e.status, e.body().to_string())
+    let mut res = json_response(e.status, e.body().to_string());
+    if let Some(secs) = e.retry_after_secs {
+        res.headers_mut()
+            .insert("retry-after", lambda_http::http::HeaderValue::from(secs));
+    }
+    res
 }
 
 /// JSON log lines on stdout (CloudWatch Logs), filtered by a `tracing` filter such as

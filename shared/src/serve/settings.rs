@@ -67,6 +67,33 @@ pub struct RouterSettings {
     pub aws: AwsCallSettings,
     /// The proxy (`POST /v1/chat/completions`): its upstream calls and circuit breakers.
     pub proxy: ProxyCallSettings,
+    /// `TIERWISE_AUTH`: who checks the caller (`iam` — the gateway, the default — or `keys`).
+    pub auth: AuthMode,
+    /// `TIERWISE_KEY_CACHE_SECS`: how long a key lookup is trusted (the revocation bound).
+    pub key_cache: Duration,
+}
+
+/// Who checks the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// The gateway (IAM, SigV4); the tenant is the request's.
+    Iam,
+    /// `Authorization: Bearer <key>`, checked by the function against the keys in the table;
+    /// the tenant is the key's.
+    Keys,
+}
+
+impl AuthMode {
+    fn parse(raw: Option<&str>) -> Result<Self, SettingsError> {
+        match raw.map(str::trim) {
+            None | Some("iam") => Ok(AuthMode::Iam),
+            Some("keys") => Ok(AuthMode::Keys),
+            Some(other) => Err(SettingsError::Invalid {
+                name: "AUTH",
+                reason: format!("must be iam or keys, got {other:?}"),
+            }),
+        }
+    }
 }
 
 /// The proxy's settings: whether it is on, how it calls providers, its breakers.
@@ -121,6 +148,8 @@ impl Default for ProxyCallSettings {
 #[serde(deny_unknown_fields)]
 struct RawRouterSettings {
     table: String,
+    auth: Option<String>,
+    key_cache_secs: Option<u64>,
     shadow_queue_url: String,
     fallback_queue_url: String,
     pool_path: Option<PathBuf>,
@@ -177,6 +206,8 @@ impl RouterSettings {
             rollup_shards: raw.rollup_shards.unwrap_or(4),
             record_ttl_days: raw.record_ttl_days.unwrap_or(400),
             aws,
+            auth: AuthMode::parse(raw.auth.as_deref())?,
+            key_cache: Duration::from_secs(raw.key_cache_secs.unwrap_or(60)),
             proxy: {
                 let d = ProxyCallSettings::default();
                 let ms = |v: Option<u64>, dflt: Duration| v.map_or(dflt, Duration::from_millis);
@@ -303,12 +334,16 @@ pub struct ReporterSettings {
     pub read_concurrency: usize,
     /// Reads are off the request path of the router: longer timeouts than the router's.
     pub aws: AwsCallSettings,
+    /// `TIERWISE_AUTH`: `keys` scopes a report to the key's tenant (all tenants for an admin
+    /// key); `iam` (the default) leaves it to the gateway.
+    pub auth: AuthMode,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReporterSettings {
     table: String,
+    auth: Option<String>,
     log_level: Option<String>,
     read_concurrency: Option<usize>,
     aws_operation_timeout_ms: Option<u64>,
@@ -336,6 +371,7 @@ impl ReporterSettings {
             table: raw.table,
             log_level: raw.log_level.unwrap_or_else(|| "info".into()),
             read_concurrency: raw.read_concurrency.unwrap_or(8),
+            auth: AuthMode::parse(raw.auth.as_deref())?,
             aws: AwsCallSettings::from_raw(
                 defaults,
                 raw.aws_operation_timeout_ms,
