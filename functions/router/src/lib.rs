@@ -609,6 +609,7 @@ pub fn build_service(
         SqsQueue::new(sqs, &settings.fallback_queue_url),
         settings.shadow_rate,
     )
+    .with_sampling_salt(settings.sampling_salt.as_deref())
 }
 
 /// The proxy from the providers' endpoints: HTTP client, shared breakers on the table.

@@ -398,6 +398,13 @@ pub fn shard_of(query_id: &str, shards: u32) -> u32 {
 /// Whether a query is sampled for shadow evaluation at `rate` (0..=1): deterministic per query
 /// id, so a replay of the same query makes the same choice.
 pub fn shadow_sampled(query_id: &str, rate: f64) -> bool {
+    sampled_with_salt("", query_id, rate)
+}
+
+/// [`shadow_sampled`] with a server-side `salt` mixed into the hash: a caller who picks its
+/// own query ids cannot pick ones that are sampled (each sample costs one or two more model
+/// calls), and the choice stays the same for a replay on the same deployment.
+pub fn sampled_with_salt(salt: &str, query_id: &str, rate: f64) -> bool {
     if rate.is_nan() || rate <= 0.0 {
         return false;
     }
@@ -405,7 +412,12 @@ pub fn shadow_sampled(query_id: &str, rate: f64) -> bool {
         return true;
     }
     // 53 bits of the hash as a uniform fraction in [0, 1).
-    let u = (id_hash(query_id) & ((1u64 << 53) - 1)) as f64 / (1u64 << 53) as f64;
+    let h = if salt.is_empty() {
+        id_hash(query_id)
+    } else {
+        id_hash(&format!("{salt}\u{1f}{query_id}"))
+    };
+    let u = (h & ((1u64 << 53) - 1)) as f64 / (1u64 << 53) as f64;
     u < rate
 }
 
@@ -659,6 +671,29 @@ mod tests {
         assert!(ids.iter().all(|id| shadow_sampled(id, 1.0)));
         assert!(!ids.iter().any(|id| shadow_sampled(id, 0.0)));
         assert!(!shadow_sampled("x", f64::NAN));
+    }
+
+    #[test]
+    fn the_server_s_salt_decides_which_ids_are_sampled() {
+        let ids: Vec<String> = (0..4000).map(|i| format!("q-{i}")).collect();
+        let set = |salt: &str| -> Vec<bool> {
+            ids.iter()
+                .map(|id| sampled_with_salt(salt, id, 0.05))
+                .collect()
+        };
+        let (a, b) = (set("deployment-a"), set("deployment-b"));
+        assert_eq!(a, set("deployment-a"), "one salt, one choice");
+        let both = a.iter().zip(&b).filter(|(x, y)| **x && **y).count();
+        let only_a = a.iter().filter(|x| **x).count();
+        assert!(only_a > 150, "{only_a}");
+        // Independent choices overlap at ~5%: ids picked without the salt are not sampled.
+        assert!(both < only_a / 3, "{both} of {only_a}");
+        assert_eq!(
+            set(""),
+            ids.iter()
+                .map(|id| shadow_sampled(id, 0.05))
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

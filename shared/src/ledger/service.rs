@@ -7,7 +7,7 @@
 //! Generic over the narrow traits of [`crate::ledger::store`], so it runs against DynamoDB and SQS in
 //! the Lambda and against memory in unit tests.
 
-use crate::ledger::records::{CostRecord, ShadowSample, Timestamp, Usd, shadow_sampled};
+use crate::ledger::records::{CostRecord, ShadowSample, Timestamp, Usd, sampled_with_salt};
 use crate::ledger::store::{CostSink, Parked, ParkingLot, SampleSink, StoreError, WriteOutcome};
 use crate::routing::decision::{Decision, HealthView, RouteError, RouteRequest, Router};
 
@@ -83,6 +83,8 @@ pub struct RoutingService<C, S, P> {
     samples: S,
     parking: P,
     shadow_rate: f64,
+    /// Mixed into the sampling hash ([`sampled_with_salt`]); random per instance unless set.
+    sampling_salt: String,
 }
 
 impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
@@ -95,7 +97,22 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
             samples,
             parking,
             shadow_rate,
+            sampling_salt: random_salt(),
         }
+    }
+
+    /// Sets the sampling salt (`TIERWISE_SAMPLING_SALT`: one per deployment keeps a replay's
+    /// choice the same on every instance).
+    pub fn with_sampling_salt(mut self, salt: Option<&str>) -> Self {
+        if let Some(s) = salt.filter(|s| !s.is_empty()) {
+            self.sampling_salt = s.to_string();
+        }
+        self
+    }
+
+    /// Whether the query is sampled for shadow evaluation (the server's salt, the rate).
+    pub fn sampled(&self, query_id: &str) -> bool {
+        sampled_with_salt(&self.sampling_salt, query_id, self.shadow_rate)
     }
 
     /// The router.
@@ -124,7 +141,7 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
             decision.query_id = id;
         }
         let now = Timestamp::now();
-        let sampled = shadow_sampled(&decision.query_id, self.shadow_rate);
+        let sampled = self.sampled(&decision.query_id);
         let baseline = self.router.pool().baseline().id.as_str();
         let record = CostRecord::routed(&decision, baseline, sampled, now.clone());
         let sample = sampled.then(|| ShadowSample::of(req, &decision, baseline, &now, None));
@@ -211,6 +228,16 @@ fn log_lost(item: &Parked, e: &StoreError) {
         Parked::ShadowSample { sample, .. } => {
             tracing::error!(query_id = %sample.query_id, error = %e, "shadow sample could not be sent nor parked; it is skipped");
         }
+    }
+}
+
+/// 16 random bytes as hex; a fixed text if the system has no randomness (sampling then is only
+/// as unpredictable as the query id).
+fn random_salt() -> String {
+    let mut b = [0u8; 16];
+    match getrandom::fill(&mut b) {
+        Ok(()) => b.iter().map(|x| format!("{x:02x}")).collect(),
+        Err(_) => "tierwise".to_string(),
     }
 }
 

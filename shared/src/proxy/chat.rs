@@ -17,7 +17,6 @@ use serde_json::{Map, Value, json};
 use crate::ledger::money::Usd;
 use crate::ledger::records::{
     Attempt, AttemptOutcome, CostRecord, RecordStatus, ShadowSample, Timestamp, UpstreamDetail,
-    shadow_sampled,
 };
 use crate::ledger::service::{RoutingService, Settled, parse_query_id};
 use crate::ledger::store::{CostSink, ParkingLot, SampleSink};
@@ -439,7 +438,7 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
         let decision = self.decide_chat(&req, query_id, &proxy_.health)?;
         let pool = self.router().pool();
         let ticket = Ticket {
-            sampled: shadow_sampled(&decision.query_id, self.shadow_rate()),
+            sampled: self.sampled(&decision.query_id),
             decision,
             route: req.route,
             baseline: pool.baseline().clone(),

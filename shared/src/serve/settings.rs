@@ -71,6 +71,9 @@ pub struct RouterSettings {
     pub auth: AuthMode,
     /// `TIERWISE_KEY_CACHE_SECS`: how long a key lookup is trusted (the revocation bound).
     pub key_cache: Duration,
+    /// `TIERWISE_SAMPLING_SALT`: mixed into the shadow-sampling hash so that callers cannot
+    /// choose sampled query ids; random per instance when unset.
+    pub sampling_salt: Option<String>,
 }
 
 /// Who checks the caller.
@@ -150,6 +153,7 @@ struct RawRouterSettings {
     table: String,
     auth: Option<String>,
     key_cache_secs: Option<u64>,
+    sampling_salt: Option<String>,
     shadow_queue_url: String,
     fallback_queue_url: String,
     pool_path: Option<PathBuf>,
@@ -208,6 +212,7 @@ impl RouterSettings {
             aws,
             auth: AuthMode::parse(raw.auth.as_deref())?,
             key_cache: Duration::from_secs(raw.key_cache_secs.unwrap_or(60)),
+            sampling_salt: raw.sampling_salt,
             proxy: {
                 let d = ProxyCallSettings::default();
                 let ms = |v: Option<u64>, dflt: Duration| v.map_or(dflt, Duration::from_millis);
