@@ -290,6 +290,32 @@ fn a_sampled_query_leaves_one_message_with_the_documented_body() {
 }
 
 #[test]
+fn a_sample_over_the_queue_limit_is_cut_flagged_and_sent() {
+    rt().block_on(async {
+        let st = Stack::new(1.0, None, None).await;
+        // 400 KB of query: within the router's limit, over SQS's 256 KiB a message.
+        let query = format!(
+            "Summarise this log: {}",
+            "disk full on /var; ".repeat(20_000)
+        );
+        let body = serde_json::json!({ "query": query }).to_string();
+        let (status, answer, _) = st.call(event("route.json", Some(&body), &[])).await;
+        assert_eq!(status, 200, "{answer}");
+        let msgs = st.messages(&st.settings.shadow_queue_url).await;
+        assert_eq!(msgs.len(), 1, "the sample is sent, not lost");
+        let m = &msgs[0];
+        assert_eq!(m["truncated"], true);
+        assert!(m.to_string().len() <= 256 * 1024);
+        assert!(query.starts_with(m["query"].as_str().unwrap()));
+        assert!(
+            st.messages(&st.settings.fallback_queue_url)
+                .await
+                .is_empty()
+        );
+    });
+}
+
+#[test]
 fn replays_with_the_same_query_id_are_idempotent() {
     rt().block_on(async {
         let st = Stack::new(1.0, None, None).await;

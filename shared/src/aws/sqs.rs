@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_sqs::Client;
 
 use super::store_error;
-use crate::ledger::records::ShadowSample;
+use crate::ledger::records::{MAX_SAMPLE_BYTES, ShadowSample};
 use crate::ledger::store::{CostSink, Parked, ParkingLot, SampleSink, StoreError, WriteOutcome};
 
 const SERVICE: &str = "SQS";
@@ -54,7 +54,10 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 
 impl SampleSink for SqsQueue {
     async fn send_sample(&self, sample: &ShadowSample) -> Result<(), StoreError> {
-        self.send(encode(sample)?).await
+        // An oversize message would be refused, then refused again by the fallback queue:
+        // cut to fit instead (flagged), never lost.
+        let fitted = sample.clone().fit(MAX_SAMPLE_BYTES);
+        self.send(encode(&fitted)?).await
     }
 }
 

@@ -446,9 +446,56 @@ pub struct ShadowSample {
     /// call; `null` for decisions only, and the evaluator calls the routed model itself.
     pub routed_answer: Option<serde_json::Value>,
     pub pricing_version: String,
+    /// The query had to be cut to fit the queue's message limit ([`ShadowSample::fit`]); the
+    /// evaluator skips such a sample (an answer to a cut query says nothing of the real one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
+/// The largest shadow sample sent (SQS takes 256 KiB a message; room left for attributes).
+pub const MAX_SAMPLE_BYTES: usize = 250_000;
+
 impl ShadowSample {
+    /// The sample as it can be sent in at most `max_bytes` of JSON: whole when it fits; else
+    /// without the routed answer (the evaluator then asks the routed model itself); else with
+    /// the query's text cut (at a character boundary) and [`ShadowSample::truncated`] set.
+    pub fn fit(mut self, max_bytes: usize) -> ShadowSample {
+        let size = |s: &ShadowSample| serde_json::to_vec(s).map_or(usize::MAX, |v| v.len());
+        if size(&self) <= max_bytes {
+            return self;
+        }
+        self.routed_answer = None;
+        let mut over = size(&self).saturating_sub(max_bytes);
+        if over == 0 {
+            return self;
+        }
+        self.truncated = true;
+        for m in self.messages.iter_mut().flatten() {
+            m.content.drop_non_text();
+        }
+        over = size(&self).saturating_sub(max_bytes);
+        let mut texts: Vec<&mut String> = self.query.iter_mut().collect();
+        for m in self.messages.iter_mut().flatten() {
+            texts.extend(m.content.texts_mut());
+        }
+        // Longest texts first; JSON escapes can make a character cost more than its bytes,
+        // so cut a little more than the excess.
+        texts.sort_by_key(|t| std::cmp::Reverse(t.len()));
+        for t in texts {
+            if over == 0 {
+                break;
+            }
+            let keep = t.len().saturating_sub(over + over / 4 + 16);
+            let mut cut = keep;
+            while !t.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            over = over.saturating_sub(t.len() - cut);
+            t.truncate(cut);
+        }
+        self
+    }
+
     /// The sample of a routed request.
     pub fn of(
         req: &RouteRequest,
@@ -472,6 +519,7 @@ impl ShadowSample {
             reference_model: reference_model.to_string(),
             routed_answer,
             pricing_version: decision.pricing_version.clone(),
+            truncated: false,
         }
     }
 }
@@ -785,6 +833,44 @@ mod tests {
         let key = rec.rollup_key(4);
         assert_eq!((key.day.as_str(), key.tier), ("2026-11-28", Tier::Tier1));
         assert!(key.shard < 4);
+    }
+
+    #[test]
+    fn a_sample_over_the_queue_limit_is_cut_to_fit_and_flagged() {
+        let at = Timestamp::parse("2026-11-28T00:00:00Z").unwrap();
+        let small = ShadowSample::of(&RouteRequest::query("hi"), &decision(), "m", &at, None);
+        assert!(!small.clone().fit(MAX_SAMPLE_BYTES).truncated);
+
+        // A big routed answer goes first; the query is kept whole.
+        let answer =
+            serde_json::json!({"choices": [{"message": {"content": "x".repeat(300_000)}}]});
+        let s = ShadowSample::of(
+            &RouteRequest::query("hi"),
+            &decision(),
+            "m",
+            &at,
+            Some(answer),
+        )
+        .fit(MAX_SAMPLE_BYTES);
+        assert!(s.routed_answer.is_none() && !s.truncated);
+        assert_eq!(s.query.as_deref(), Some("hi"));
+
+        // A huge query (multi-byte text, escapes) is cut at a character boundary, flagged.
+        let big = format!("{}\"é\n", "ü".repeat(200_000));
+        let s = ShadowSample::of(
+            &RouteRequest::query(big.clone()),
+            &decision(),
+            "m",
+            &at,
+            None,
+        )
+        .fit(MAX_SAMPLE_BYTES);
+        let bytes = serde_json::to_vec(&s).unwrap().len();
+        assert!(s.truncated && bytes <= MAX_SAMPLE_BYTES, "{bytes}");
+        let q = s.query.as_deref().unwrap();
+        assert!(big.starts_with(q) && q.len() > 100_000, "{}", q.len());
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["truncated"], true);
     }
 
     #[test]

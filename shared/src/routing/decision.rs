@@ -128,6 +128,33 @@ impl MessageContent {
             MessageContent::Null(()) => String::new(),
         }
     }
+
+    /// The texts of the content, to cut in place (the text, or each text part's).
+    pub fn texts_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            MessageContent::Text(s) => vec![s],
+            MessageContent::Parts(parts) => parts
+                .iter_mut()
+                .filter_map(|p| match p.get_mut("text") {
+                    Some(serde_json::Value::String(s)) => Some(s),
+                    _ => None,
+                })
+                .collect(),
+            MessageContent::Null(()) => Vec::new(),
+        }
+    }
+
+    /// Drops the parts that are not text (images, audio); whether any was dropped.
+    pub fn drop_non_text(&mut self) -> bool {
+        match self {
+            MessageContent::Parts(parts) => {
+                let before = parts.len();
+                parts.retain(|p| p.get("text").is_some_and(serde_json::Value::is_string));
+                parts.len() != before
+            }
+            _ => false,
+        }
+    }
 }
 
 /// `POST /v1/route` body.

@@ -209,6 +209,11 @@ impl<U: ChatUpstream, S: EvaluationStore> Evaluator<U, S> {
     /// Evaluates one sample once: claim, answers, comparison, record.
     pub async fn evaluate(&self, sample: &ShadowSample) -> Result<SampleOutcome, EvaluatorError> {
         let plan = self.plan(sample)?;
+        if sample.truncated {
+            return Ok(SampleOutcome::Skipped {
+                reason: "query cut to fit the queue",
+            });
+        }
         if let Some(answer) = &sample.routed_answer
             && plan.reference.id != sample.routed_model
             && answer_text(answer).is_none()
