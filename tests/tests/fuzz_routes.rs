@@ -11,6 +11,7 @@
 //! answer must come back (no panic), never a 5xx, and every error must be an OpenAI-shaped body
 //! (`{"error": {"message", "type", "code"}}`). `PROPTEST_CASES` changes the count.
 
+#[allow(dead_code, reason = "this test uses only the stack's set-up half")]
 mod router_stack;
 
 use std::collections::BTreeMap;
