@@ -99,10 +99,7 @@ async fn run<S: EvaluationStore>(
         .map(|(name, _)| {
             (
                 name.to_string(),
-                Endpoint {
-                    base_url: fake.base_url(),
-                    key: ApiKey::new("sk-bench"),
-                },
+                Endpoint::new(fake.base_url(), ApiKey::new("sk-bench")),
             )
         })
         .collect();

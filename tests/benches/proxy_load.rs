@@ -65,10 +65,7 @@ fn main() -> anyhow::Result<()> {
         ScriptedServer::start(vec![], Reply::json(200, "application/x-amz-json-1.0", "{}"))?;
     let endpoints = BTreeMap::from([(
         "openrouter".to_string(),
-        Endpoint {
-            base_url: fake.base_url(),
-            key: ApiKey::new("sk-bench"),
-        },
+        Endpoint::new(fake.base_url(), ApiKey::new("sk-bench")),
     )]);
 
     rt.block_on(async {

@@ -84,10 +84,7 @@ impl Stack {
             .map(|(name, _)| {
                 (
                     name.to_string(),
-                    Endpoint {
-                        base_url: fake.base_url(),
-                        key: ApiKey::new("sk-test"),
-                    },
+                    Endpoint::new(fake.base_url(), ApiKey::new("sk-test")),
                 )
             })
             .collect();

@@ -200,10 +200,7 @@ fn generated_requests_never_panic_never_5xx_and_errors_are_openai_shaped() {
         let fake = FakeUpstream::start().unwrap();
         let endpoints = BTreeMap::from([(
             "openrouter".to_string(),
-            Endpoint {
-                base_url: fake.base_url(),
-                key: ApiKey::new("k"),
-            },
+            Endpoint::new(fake.base_url(), ApiKey::new("k")),
         )]);
         let service = build_service(Router::bundled().unwrap(), &sdk, &sdk, &settings);
         let proxy = build_proxy(endpoints, &sdk, &settings).unwrap();

@@ -90,10 +90,7 @@ impl Stack {
         let service = build_service(Router::bundled().unwrap(), &sdk, &sdk, &settings);
         let endpoints = BTreeMap::from([(
             "openrouter".to_string(),
-            Endpoint {
-                base_url: fake.base_url(),
-                key: ApiKey::new(KEY),
-            },
+            Endpoint::new(fake.base_url(), ApiKey::new(KEY)),
         )]);
         let proxy = build_proxy(endpoints, &sdk, &settings).unwrap();
         let (metrics, _) = metric_sink();

@@ -11,6 +11,7 @@ use tierwise::proxy::upstream::{
     ApiKey, ChatCall, ChatStream, ChatUpstream, ChunkStream, Endpoint, Endpoints, HttpUpstream,
     SseTap, UpstreamError, UpstreamSettings, Usage, answer_text, next_chunk,
 };
+use tierwise::routing::pool::ProviderAuth;
 use tierwise_tests::scripted::{Reply, ScriptedServer, Step};
 
 const KEY: &str = "sk-or-v1-test-secret-0123456789";
@@ -33,10 +34,7 @@ fn settings(read_timeout: Duration) -> UpstreamSettings {
 fn upstream_at(base_url: &str, settings: &UpstreamSettings) -> HttpUpstream {
     let endpoints = Endpoints::from([(
         "openrouter".to_string(),
-        Endpoint {
-            base_url: base_url.to_string(),
-            key: ApiKey::new(KEY),
-        },
+        Endpoint::new(base_url.to_string(), ApiKey::new(KEY)),
     )]);
     match HttpUpstream::new(endpoints, settings) {
         Ok(u) => u,
@@ -127,6 +125,59 @@ async fn a_completion_is_returned_byte_for_byte_with_its_usage() {
     assert_eq!(req.header("content-type"), Some("application/json"));
     assert_eq!(req.header("x-title"), Some("tierwise"));
     assert_eq!(req.body, REQUEST);
+}
+
+#[tokio::test]
+async fn an_azure_style_provider_gets_its_key_header_query_and_extra_headers() {
+    let server = scripted(respond(
+        200,
+        &[("content-type", "application/json")],
+        ANSWER,
+    ));
+    let endpoint = Endpoint {
+        auth: ProviderAuth::ApiKeyHeader,
+        headers: [("x-team".to_string(), "search".to_string())].into(),
+        query: [("api-version".to_string(), "2024-10-21".to_string())].into(),
+        ..Endpoint::new(server.url().to_string(), ApiKey::new(KEY))
+    };
+    let up = HttpUpstream::new(
+        Endpoints::from([("openrouter".to_string(), endpoint)]),
+        &UpstreamSettings::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let done = up.complete(call(Duration::from_secs(5))).await;
+    assert!(done.is_ok(), "{done:?}");
+    let received = server.received();
+    let req = &received[0];
+    assert_eq!(req.path, "/chat/completions?api-version=2024-10-21");
+    assert_eq!(req.header("api-key"), Some(KEY));
+    assert_eq!(
+        req.header("authorization"),
+        None,
+        "no Bearer key for api-key auth"
+    );
+    assert_eq!(req.header("x-team"), Some("search"));
+    assert!(!format!("{up:?}").contains(KEY));
+
+    // A local server without a key: nothing is sent for auth.
+    let server = scripted(respond(
+        200,
+        &[("content-type", "application/json")],
+        ANSWER,
+    ));
+    let open = Endpoint {
+        auth: ProviderAuth::None,
+        ..Endpoint::new(server.url().to_string(), ApiKey::new(""))
+    };
+    let up = HttpUpstream::new(
+        Endpoints::from([("openrouter".to_string(), open)]),
+        &UpstreamSettings::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(up.complete(call(Duration::from_secs(5))).await.is_ok());
+    let received = server.received();
+    assert_eq!(received[0].header("authorization"), None);
+    assert_eq!(received[0].header("api-key"), None);
 }
 
 #[tokio::test]

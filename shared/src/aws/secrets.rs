@@ -149,13 +149,7 @@ pub async fn load_endpoints(pool: &PoolConfig, sdk: &SdkConfig) -> Result<Endpoi
     let clients = &clients;
     let lookups = pool.providers().map(|(name, spec)| async move {
         let key = resolve(clients, name, &spec.api_key_ref).await?;
-        Ok::<_, SecretError>((
-            name.to_string(),
-            Endpoint {
-                base_url: spec.base_url.clone(),
-                key,
-            },
-        ))
+        Ok::<_, SecretError>((name.to_string(), Endpoint::of(spec, key)))
     });
     let results = futures_util::future::join_all(lookups).await;
     let mut endpoints = Endpoints::new();

@@ -278,7 +278,7 @@ impl<U: ChatUpstream, H: HealthReporter> Run<'_, U, H> {
     ) -> Option<ChainOutcome> {
         let plan = self.plan;
         let cand = &plan.candidates[index];
-        let body = upstream_body(&plan.body, &cand.model.id, plan.stream);
+        let body = upstream_body(&plan.body, cand.model.upstream_name(), plan.stream);
         let mut retry = 0u32;
         loop {
             let Some(budget) = budget(plan.deadline, self.settings) else {
@@ -696,6 +696,16 @@ mod tests {
             r.outcome,
             ChainOutcome::Completed { index: 1, .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn the_provider_gets_the_model_s_upstream_name() {
+        let up = Script::with(&[]);
+        let mut p = plan(None);
+        p.candidates[0].model.upstream_model = Some("gpt-4o-mini-prod".into());
+        let r = run(&up, &NoHealth, &fast(), &p, |m| m.provider.clone()).await;
+        assert_eq!(up.models(), ["gpt-4o-mini-prod"]);
+        assert_eq!(r.attempts[0].model, "a", "records name the pool's id");
     }
 
     #[tokio::test]

@@ -413,7 +413,7 @@ impl<U: ChatUpstream, S: EvaluationStore> Evaluator<U, S> {
     ) -> Result<Answered, EvaluatorError> {
         let max_tokens = self.settings.max_output_tokens.min(model.max_output_tokens);
         let body = json!({
-            "model": model.id,
+            "model": model.upstream_name(),
             "messages": messages,
             "max_tokens": max_tokens,
             "temperature": 0,
@@ -550,7 +550,7 @@ impl<U: ChatUpstream, S: EvaluationStore> Evaluator<U, S> {
         let routed_first = verdict::judge_order(&sample.query_id);
         let mut body = verdict::judge_request(judge, question, routed, reference, routed_first);
         if let Some(obj) = body.as_object_mut() {
-            obj.insert("model".into(), Value::from(model.id.clone()));
+            obj.insert("model".into(), Value::from(model.upstream_name()));
         }
         let judge_msgs = body.get("messages").cloned().unwrap_or_else(|| json!([]));
         let answered = self.ask(model, "judge", body, &judge_msgs, spent).await?;

@@ -11,8 +11,10 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY
 
 use super::error::{check_completion, error_for_status, parse_retry_after};
 use super::{
-    ChatCall, ChatStream, ChatUpstream, ChunkStream, Completion, Endpoints, UpstreamError, usage_of,
+    ChatCall, ChatStream, ChatUpstream, ChunkStream, Completion, Endpoint, Endpoints,
+    UpstreamError, usage_of,
 };
+use crate::routing::pool::ProviderAuth;
 
 /// Error bodies (non-2xx) are kept up to this many bytes (the rest is dropped).
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -56,6 +58,9 @@ pub enum UpstreamInitError {
     /// A provider's key cannot be sent in a header (control characters, ...).
     #[error("provider {provider}: the API key is not a valid header value")]
     BadKey { provider: String },
+    /// A provider's extra header is not a valid header.
+    #[error("provider {provider}: header {name:?} is not a valid header")]
+    BadHeader { provider: String, name: String },
     /// reqwest refused to build the client (TLS set-up).
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
@@ -64,9 +69,11 @@ pub enum UpstreamInitError {
 /// One provider, ready to call.
 struct Target {
     base_url: String,
+    /// `{base_url}/chat/completions` with the provider's query parameters.
     url: reqwest::Url,
-    /// `Bearer <key>`, marked sensitive.
-    auth: HeaderValue,
+    /// The key's header (`authorization: Bearer <key>` or `api-key: <key>`, marked
+    /// sensitive) and the provider's extra headers.
+    headers: HeaderMap,
 }
 
 /// The providers over HTTP: one pooled reqwest client (rustls, webpki roots) shared by all.
@@ -117,17 +124,17 @@ impl HttpUpstream {
             if url.query().is_some() || url.fragment().is_some() {
                 return Err(bad("a query or fragment is not allowed".into()));
             }
-            let mut auth = HeaderValue::from_str(&format!("Bearer {}", endpoint.key.expose()))
-                .map_err(|_| UpstreamInitError::BadKey {
-                    provider: provider.clone(),
-                })?;
-            auth.set_sensitive(true);
+            let mut url = url;
+            if !endpoint.query.is_empty() {
+                url.query_pairs_mut().extend_pairs(&endpoint.query);
+            }
+            let headers = target_headers(&provider, &endpoint)?;
             targets.insert(
                 provider,
                 Target {
                     base_url,
                     url,
-                    auth,
+                    headers,
                 },
             );
         }
@@ -168,7 +175,7 @@ impl HttpUpstream {
         let request = self
             .client
             .post(target.url.clone())
-            .header(AUTHORIZATION, target.auth.clone())
+            .headers(target.headers.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header("x-title", HeaderValue::from_static("tierwise"))
             .body(call.body.clone());
@@ -228,6 +235,40 @@ impl HttpUpstream {
         }
         error_for_status(status, retry_after, content_type, Bytes::from(kept))
     }
+}
+
+/// The headers every call to a provider carries: its key, in the provider's style, and its
+/// extra headers.
+fn target_headers(provider: &str, endpoint: &Endpoint) -> Result<HeaderMap, UpstreamInitError> {
+    let mut headers = HeaderMap::new();
+    let key = |text: String| {
+        let mut v = HeaderValue::from_str(&text).map_err(|_| UpstreamInitError::BadKey {
+            provider: provider.to_string(),
+        })?;
+        v.set_sensitive(true);
+        Ok::<_, UpstreamInitError>(v)
+    };
+    match endpoint.auth {
+        ProviderAuth::Bearer => {
+            headers.insert(
+                AUTHORIZATION,
+                key(format!("Bearer {}", endpoint.key.expose()))?,
+            );
+        }
+        ProviderAuth::ApiKeyHeader => {
+            headers.insert("api-key", key(endpoint.key.expose().to_string())?);
+        }
+        ProviderAuth::None => {}
+    }
+    for (name, value) in &endpoint.headers {
+        let bad = || UpstreamInitError::BadHeader {
+            provider: provider.to_string(),
+            name: name.clone(),
+        };
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+        headers.insert(name, HeaderValue::from_str(value).map_err(|_| bad())?);
+    }
+    Ok(headers)
 }
 
 /// `POST {base_url}/chat/completions` with `authorization: Bearer <key>`, `content-type:
@@ -454,10 +495,7 @@ mod tests {
         let endpoint = |url: &str| {
             Endpoints::from([(
                 "p".to_string(),
-                Endpoint {
-                    base_url: url.into(),
-                    key: ApiKey::new("sk-secret-123"),
-                },
+                Endpoint::new(url, ApiKey::new("sk-secret-123")),
             )])
         };
         for bad in ["ftp://x/v1", "not a url", "/v1", "https://x/v1?a=b"] {

@@ -17,6 +17,7 @@ mod error;
 mod http;
 mod sse;
 
+use crate::routing::pool::{ProviderAuth, ProviderSpec};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -133,12 +134,41 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
-/// A provider endpoint with its key.
+/// A provider endpoint with its key, as the pool's `[providers]` entry describes it.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     /// Base URL, e.g. `https://openrouter.ai/api/v1` (`/chat/completions` is appended).
     pub base_url: String,
     pub key: ApiKey,
+    /// How the key is sent (`Authorization: Bearer`, Azure's `api-key`, or not at all).
+    pub auth: ProviderAuth,
+    /// Extra headers on every call.
+    pub headers: BTreeMap<String, String>,
+    /// Query parameters on every call (e.g. Azure's `api-version`).
+    pub query: BTreeMap<String, String>,
+}
+
+impl Endpoint {
+    /// A Bearer-key endpoint with no extra headers or query parameters.
+    pub fn new(base_url: impl Into<String>, key: ApiKey) -> Self {
+        Endpoint {
+            base_url: base_url.into(),
+            key,
+            auth: ProviderAuth::Bearer,
+            headers: BTreeMap::new(),
+            query: BTreeMap::new(),
+        }
+    }
+
+    /// The endpoint of a pool provider, with its key.
+    pub fn of(spec: &ProviderSpec, key: ApiKey) -> Self {
+        Endpoint {
+            auth: spec.auth,
+            headers: spec.headers.clone(),
+            query: spec.query.clone(),
+            ..Endpoint::new(spec.base_url.clone(), key)
+        }
+    }
 }
 
 /// The providers by name.
