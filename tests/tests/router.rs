@@ -15,7 +15,7 @@ use tierwise::ledger::money::Usd;
 use tierwise::routing::decision::{
     AllHealthy, DecidedBy, Decision, HealthView, RouteError, RouteRequest, Router,
 };
-use tierwise::routing::pool::{PoolConfig, Tier};
+use tierwise::routing::pool::{Capability, PoolConfig, Tier};
 use tierwise::serve::errors::ApiError;
 
 /// The HTTP status a routing error is answered with.
@@ -504,6 +504,11 @@ fn every_model_unhealthy_is_a_retryable_503() {
 /// A pool modelled on `shared/config/pool.toml`, with the given (context window, max output
 /// tokens) for the models of each tier.
 fn pool_with_windows(windows: [(u32, u32); 3]) -> PoolConfig {
+    PoolConfig::from_toml_str(&pool_text(windows)).expect("a valid test pool")
+}
+
+/// The TOML of [`pool_with_windows`].
+fn pool_text(windows: [(u32, u32); 3]) -> String {
     let models = [
         ("tier1", "deepseek/deepseek-v3", "0.14", "0.28"),
         ("tier2", "openai/gpt-4o-mini", "0.15", "0.60"),
@@ -546,7 +551,54 @@ keywords_any = ["hi", "hello"]
 tier = "tier1"
 "#
     );
-    PoolConfig::from_toml_str(&text).expect("a valid test pool")
+    text
+}
+
+#[test]
+fn a_request_needing_a_capability_goes_up_to_a_model_that_has_it() {
+    // tier1 declares no tools; tier2 declares tools; tier3 declares nothing (any request).
+    let text = pool_text([(128_000, 16_384); 3])
+        .replacen(
+            "provider = \"openrouter\"",
+            "provider = \"openrouter\"\ncapabilities = [\"streaming\"]",
+            1,
+        )
+        .replacen(
+            "id = \"openai/gpt-4o-mini\"",
+            "id = \"openai/gpt-4o-mini\"\ncapabilities = [\"tools\", \"streaming\"]",
+            1,
+        );
+    let router = Router::with_pool(PoolConfig::from_toml_str(&text).unwrap()).unwrap();
+    let plain = router
+        .route(&RouteRequest::query("hello!"), &AllHealthy)
+        .unwrap();
+    assert_eq!(plain.tier, Tier::Tier1);
+    let tools = RouteRequest {
+        needs: [Capability::Tools].into(),
+        ..RouteRequest::query("hello!")
+    };
+    let d = router.route(&tools, &AllHealthy).unwrap();
+    assert_eq!(
+        (d.tier, d.model.as_str()),
+        (Tier::Tier2, "openai/gpt-4o-mini")
+    );
+    assert!(!d.fallbacks.contains(&"deepseek/deepseek-v3".to_string()));
+    // Nothing below tier3 reads images: up to the model that declares nothing.
+    let vision = RouteRequest {
+        needs: [Capability::Vision].into(),
+        ..RouteRequest::query("hello!")
+    };
+    assert_eq!(
+        router.route(&vision, &AllHealthy).unwrap().tier,
+        Tier::Tier3
+    );
+    // Bounded below tier3: no model can serve it, and the error says so.
+    let capped = RouteRequest {
+        max_tier: Some(Tier::Tier2),
+        ..vision
+    };
+    let err = router.route(&capped, &AllHealthy).unwrap_err();
+    assert!(err.to_string().contains("vision"), "{err}");
 }
 
 #[test]

@@ -168,6 +168,9 @@ pub enum AttemptOutcome {
     Auth,
     /// The provider refused the request as the caller's mistake.
     Rejected,
+    /// The provider cannot serve this model with what the request needs (e.g. tool use):
+    /// another model may.
+    Unsupported,
     /// Not called: it would have gone over the request's cost cap.
     SkippedCostCap,
     /// Not called: too little time was left before the deadline.
@@ -176,7 +179,7 @@ pub enum AttemptOutcome {
 
 impl AttemptOutcome {
     /// Every outcome.
-    pub const ALL: [AttemptOutcome; 12] = [
+    pub const ALL: [AttemptOutcome; 13] = [
         AttemptOutcome::Ok,
         AttemptOutcome::StreamInterrupted,
         AttemptOutcome::RateLimited,
@@ -187,6 +190,7 @@ impl AttemptOutcome {
         AttemptOutcome::Malformed,
         AttemptOutcome::Auth,
         AttemptOutcome::Rejected,
+        AttemptOutcome::Unsupported,
         AttemptOutcome::SkippedCostCap,
         AttemptOutcome::SkippedDeadline,
     ];
@@ -204,6 +208,7 @@ impl AttemptOutcome {
             AttemptOutcome::Malformed => "malformed",
             AttemptOutcome::Auth => "auth",
             AttemptOutcome::Rejected => "rejected",
+            AttemptOutcome::Unsupported => "unsupported",
             AttemptOutcome::SkippedCostCap => "skipped_cost_cap",
             AttemptOutcome::SkippedDeadline => "skipped_deadline",
         }

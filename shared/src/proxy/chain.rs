@@ -851,6 +851,7 @@ mod tests {
                 "malformed",
                 "auth",
                 "rejected",
+                "unsupported",
                 "skipped_cost_cap",
                 "skipped_deadline"
             ]

@@ -8,6 +8,7 @@
 //! answered), which `crate::serve::errors` turns into HTTP answers. A stream's record is
 //! written by [`StreamFinish::finish`] once the stream has ended.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -24,8 +25,10 @@ use crate::proxy::chain::{
     self, Candidate, ChainOutcome, ChainPlan, Exhausted, HealthReporter, ProxyResult, ProxySettings,
 };
 use crate::proxy::upstream::{ChatStream, ChatUpstream, SseTap, UpstreamError, Usage};
-use crate::routing::decision::{Decision, HealthView, Message, RouteError, RouteRequest, round3};
-use crate::routing::pool::{ModelSpec, Tier};
+use crate::routing::decision::{
+    Decision, HealthView, Message, MessageContent, RouteError, RouteRequest, round3,
+};
+use crate::routing::pool::{Capability, ModelSpec, Tier};
 
 /// Model names that ask tierwise to route.
 pub const AUTO_MODELS: [&str; 2] = ["auto", "tierwise/auto"];
@@ -100,6 +103,7 @@ impl ChatRequest {
                 .map_err(|e| invalid(&format!("invalid `tierwise` options: {e}")))?,
         };
         let max_cost_usd = request_cap(header_cap, options.max_cost_usd)?;
+        let needs = needs_of(&obj, &messages, stream);
         Ok(ChatRequest {
             body: obj,
             model,
@@ -110,6 +114,7 @@ impl ChatRequest {
                 min_tier: options.min_tier,
                 max_tier: options.max_tier,
                 tenant: options.tenant,
+                needs,
             },
             stream,
             max_output_tokens,
@@ -121,6 +126,49 @@ impl ChatRequest {
     pub fn is_auto(&self) -> bool {
         AUTO_MODELS.contains(&self.model.as_str())
     }
+}
+
+/// What a chat request needs of the model that answers it: `tools` (or `functions`), image
+/// parts (vision), `response_format` `json_schema` or `json_object`, `stream`.
+fn needs_of(body: &Map<String, Value>, messages: &[Message], stream: bool) -> BTreeSet<Capability> {
+    let mut needs = BTreeSet::new();
+    let non_empty = |k: &str| match body.get(k) {
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Null) | None => false,
+        Some(_) => true,
+    };
+    if non_empty("tools") || non_empty("functions") {
+        needs.insert(Capability::Tools);
+    }
+    match body
+        .get("response_format")
+        .and_then(|f| f.get("type"))
+        .and_then(Value::as_str)
+    {
+        Some("json_schema") => {
+            needs.insert(Capability::JsonSchema);
+        }
+        Some("json_object") => {
+            needs.insert(Capability::JsonMode);
+        }
+        _ => {}
+    }
+    let image = |p: &Value| {
+        matches!(
+            p.get("type").and_then(Value::as_str),
+            Some("image_url" | "input_image" | "image")
+        )
+    };
+    if messages.iter().any(|m| match &m.content {
+        MessageContent::Parts(parts) => parts.iter().any(image),
+        _ => false,
+    }) {
+        needs.insert(Capability::Vision);
+    }
+    if stream {
+        needs.insert(Capability::Streaming);
+    }
+    needs
 }
 
 /// The cap a call must fit: the lower of the caller's and the pool's, so a caller can lower
@@ -584,6 +632,35 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_says_what_it_needs_of_the_model() {
+        let r = ChatRequest::parse(
+            br#"{"model":"auto","stream":true,"tools":[{"type":"function","function":{"name":"f"}}],
+                "response_format":{"type":"json_schema","json_schema":{}},
+                "messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},
+                {"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]}]}"#,
+            None,
+        )
+        .unwrap();
+        let want: BTreeSet<Capability> = [
+            Capability::Tools,
+            Capability::JsonSchema,
+            Capability::Vision,
+            Capability::Streaming,
+        ]
+        .into();
+        assert_eq!(r.route.needs, want);
+        let plain = ChatRequest::parse(
+            br#"{"model":"auto","tools":[],"messages":[{"role":"user","content":"hi"}]}"#,
+            None,
+        )
+        .unwrap();
+        assert!(
+            plain.route.needs.is_empty(),
+            "an empty tools list needs nothing"
+        );
+    }
 
     #[test]
     fn the_cap_is_the_lower_and_never_raised_by_the_caller() {

@@ -4,6 +4,7 @@
 //! [`Router`] owns the embedder, classifier, rules and pool, built once at init; a decision
 //! takes `&self`, so one router serves every request of a process.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use crate::ledger::money::Usd;
 use crate::routing::classifier::{ClassifierError, TierClassifier, TierProbs};
 use crate::routing::embed::{EmbedError, Embedder};
 use crate::routing::features::{self, ROUTER_WINDOW};
-use crate::routing::pool::{ConfigError, ModelSpec, PoolConfig, Tier};
+use crate::routing::pool::{Capability, ConfigError, ModelSpec, PoolConfig, Tier};
 use crate::routing::rules::{QueryFacts, Rules, RulesError};
 
 /// Tokens a chat message costs beyond its text (role, separators), as providers count them.
@@ -78,6 +79,8 @@ pub enum RouteError {
     ContextTooLong { tokens: usize },
     #[error("no healthy model in tiers {min}..{max}")]
     NoHealthyModel { min: Tier, max: Tier },
+    #[error("no model of the pool in tiers {min}..{max} supports {needs}")]
+    Unsupported { needs: String, min: Tier, max: Tier },
     #[error("internal routing error")]
     Internal(#[source] EmbedError),
 }
@@ -167,6 +170,11 @@ pub struct RouteRequest {
     pub min_tier: Option<Tier>,
     pub max_tier: Option<Tier>,
     pub tenant: Option<String>,
+    /// What the answering model must support (`tools`, `vision`, `json_schema`, `json_mode`,
+    /// `streaming`): only models whose pool entry declares it (or declares nothing) are picked.
+    /// The chat flow fills it from the request's body.
+    #[serde(default)]
+    pub needs: BTreeSet<Capability>,
 }
 
 impl RouteRequest {
@@ -411,7 +419,7 @@ impl Router {
         }
         let lo = req.min_tier.unwrap_or(Tier::Tier1);
         let hi = req.max_tier.unwrap_or(Tier::Tier3);
-        let picked = self.pick_model(&choice, lo, hi, health)?;
+        let picked = self.pick_model(&choice, lo, hi, &req.needs, health)?;
         Ok(Decision {
             predicted_tier: choice.predicted_tier,
             confidence: round6(choice.confidence),
@@ -458,6 +466,7 @@ impl Router {
         choice: &TierChoice,
         lo: Tier,
         hi: Tier,
+        needs: &BTreeSet<Capability>,
         health: &dyn HealthView,
     ) -> Result<Picked<'_>, RouteError> {
         let start = choice.tier.clamp(lo, hi);
@@ -481,16 +490,21 @@ impl Router {
                     .filter(|t| *t < start && *t >= lo),
             )
             .collect();
-        if !order
-            .iter()
-            .flat_map(|t| self.pool.tier_models(*t))
-            .any(&fits)
-        {
+        let candidates = || order.iter().flat_map(|t| self.pool.tier_models(*t));
+        if !candidates().any(|m| m.supports(needs)) {
+            let needs: Vec<&str> = needs.iter().map(|c| c.as_str()).collect();
+            return Err(RouteError::Unsupported {
+                needs: needs.join(", "),
+                min: lo,
+                max: hi,
+            });
+        }
+        if !candidates().any(|m| fits(m) && m.supports(needs)) {
             return Err(RouteError::ContextTooLong {
                 tokens: choice.input_tokens,
             });
         }
-        let usable = |m: &ModelSpec| fits(m) && health.is_healthy(&m.id);
+        let usable = |m: &ModelSpec| fits(m) && m.supports(needs) && health.is_healthy(&m.id);
         let (pos, model) = order
             .iter()
             .enumerate()
@@ -526,6 +540,14 @@ impl Router {
         let (tier, model) = self.pool.model(model_id).ok_or_else(|| {
             RouteError::InvalidRequest(format!("`{model_id}` is not a model of the pool"))
         })?;
+        if !model.supports(&req.needs) {
+            let needs: Vec<&str> = req.needs.iter().map(|c| c.as_str()).collect();
+            return Err(RouteError::Unsupported {
+                needs: needs.join(", "),
+                min: tier,
+                max: tier,
+            });
+        }
         let (text, messages_tokens) = self.request_text(req)?;
         let tenant = tenant_of(req)?;
         let input_tokens = match messages_tokens {

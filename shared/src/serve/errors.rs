@@ -143,6 +143,7 @@ impl From<&RouteError> for ApiError {
                 code: "no_healthy_model",
                 retry_after_secs: None,
             },
+            RouteError::Unsupported { .. } => Self::invalid(400, "unsupported_capability", message),
             RouteError::Internal(_) => Self::internal(),
         }
     }

@@ -42,6 +42,12 @@ pub enum UpstreamError {
     /// the same one will not.
     #[error("provider refused the credentials ({status})")]
     Auth { status: u16 },
+    /// A 4xx saying the provider has no endpoint for this model that supports what the
+    /// request needs (OpenRouter: "No endpoints found that support tool use"): another model
+    /// may serve it, so the chain falls back as after a 5xx; it says nothing of the model's
+    /// health.
+    #[error("the provider cannot serve this request with this model ({status})")]
+    Unsupported { status: u16 },
     /// 400 / 404 / 413 / 422 ...: the request itself is wrong (the caller's fault). Returned to
     /// the caller as the provider sent it; never retried.
     #[error("request rejected by the provider ({status})")]
@@ -101,6 +107,7 @@ impl UpstreamError {
         match self {
             UpstreamError::RateLimited { .. } => Some(429),
             UpstreamError::Server { status, .. }
+            | UpstreamError::Unsupported { status }
             | UpstreamError::Auth { status }
             | UpstreamError::Rejected { status, .. } => Some(*status),
             _ => None,
@@ -118,6 +125,7 @@ impl UpstreamError {
             UpstreamError::Malformed { .. } => AttemptOutcome::Malformed,
             UpstreamError::Auth { .. } => AttemptOutcome::Auth,
             UpstreamError::Rejected { .. } => AttemptOutcome::Rejected,
+            UpstreamError::Unsupported { .. } => AttemptOutcome::Unsupported,
         }
     }
 
@@ -151,6 +159,7 @@ pub fn error_for_status(
             status,
             retry_after,
         },
+        400 | 404 | 422 if says_unsupported(&body) => UpstreamError::Unsupported { status },
         400..=499 => UpstreamError::Rejected {
             status,
             content_type,
@@ -161,6 +170,22 @@ pub fn error_for_status(
             retry_after,
         },
     }
+}
+
+/// Whether a provider's 4xx body says the model cannot serve a feature of the request
+/// ("no endpoints found that support tool use", "does not support images", ...).
+fn says_unsupported(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
+    [
+        "no endpoints found that support",
+        "support tool",
+        "support image",
+        "support vision",
+        "support response_format",
+        "support structured output",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
 }
 
 /// Checks a 2xx body: a JSON object with a `choices` array. A JSON `error` object without
@@ -256,6 +281,30 @@ mod tests {
             "application/json".into(),
             Bytes::from_static(b"{\"error\":{}}"),
         )
+    }
+
+    #[test]
+    fn an_unsupported_feature_falls_back_without_blaming_the_model() {
+        let body = Bytes::from_static(
+            br#"{"error":{"message":"No endpoints found that support tool use.","code":404}}"#,
+        );
+        let e = error_for_status(404, None, "application/json".into(), body);
+        assert!(
+            matches!(e, UpstreamError::Unsupported { status: 404 }),
+            "{e:?}"
+        );
+        assert!(e.may_fall_back() && !e.is_retryable() && !e.counts_against_model());
+        assert_eq!(e.outcome().as_str(), "unsupported");
+        let plain = error_for_status(
+            400,
+            None,
+            "application/json".into(),
+            Bytes::from_static(br#"{"error":{"message":"messages: field required"}}"#),
+        );
+        assert!(
+            matches!(plain, UpstreamError::Rejected { .. }),
+            "the caller's mistake"
+        );
     }
 
     #[test]
