@@ -751,3 +751,111 @@ fn a_replayed_query_id_calls_the_provider_once() {
         assert_eq!(st.records().await.len(), 1, "one record");
     });
 }
+
+/// What the load run saw, per tenant.
+#[derive(Debug, Default)]
+struct TenantLoad {
+    answered: u32,
+    refused_quota: u32,
+    other: u32,
+}
+
+#[test]
+fn a_loopback_load_run_keeps_every_key_within_its_budget_and_loses_nothing() {
+    rt().block_on(async {
+        let st = Stack::new(&[("TIERWISE_AUTH", "keys")]).await;
+        // Every answer is billed 100,000 prompt + 1,000 completion tokens: $0.01428 on the
+        // tier1 model ($0.14 / $0.28 per M). Each request caps itself at $0.05: the worst case
+        // a reservation holds.
+        let billed = || Behaviour::Answer {
+            content: Some("ok".into()),
+            usage: Some((100_000, 1_000)),
+        };
+        st.fake.script(T1A, (0..400).map(|_| billed()).collect());
+        let budget = Usd::from_f64(0.10);
+        let cap = 0.05;
+        let tenants = ["acme", "globex", "initech"];
+        let mut keys = Vec::new();
+        for t in tenants {
+            let limits = KeyLimits {
+                budget: Some(Budget {
+                    usd: budget,
+                    period: Period::Day,
+                }),
+                ..KeyLimits::default()
+            };
+            keys.push(format!("Bearer {}", st.key(t, limits).await));
+        }
+        // 20 requests a tenant, interleaved, 16 in flight.
+        let jobs: Vec<usize> = (0..60).map(|i| i % 3).collect();
+        let started = Instant::now();
+        let cap_text = cap.to_string();
+        let results: Vec<(usize, u16, String)> = futures_util::stream::iter(jobs)
+            .map(|t| {
+                let (st, auth, cap) = (&st, keys[t].clone(), cap_text.clone());
+                async move {
+                    let a = st
+                        .post(
+                            &hello(json!({})),
+                            &[("authorization", &auth), ("x-tierwise-max-cost-usd", &cap)],
+                        )
+                        .await;
+                    let code = a.json()["error"]["code"].as_str().unwrap_or("").to_string();
+                    (t, a.status, code)
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let took = started.elapsed();
+        let mut load: [TenantLoad; 3] = Default::default();
+        for (t, status, code) in &results {
+            let l = &mut load[*t];
+            match (*status, code.as_str()) {
+                (200, _) => l.answered += 1,
+                (429, "insufficient_quota") => l.refused_quota += 1,
+                _ => l.other += 1,
+            }
+        }
+        assert_eq!(results.len(), 60, "every request answered");
+        let records = st.records().await;
+        let parked = router_stack::items(&st.ddb, &st.settings.table).await.len();
+        let store = DynamoKeyStore::new(st.ddb.clone(), &st.settings.table);
+        let day = Period::Day.bucket(&Timestamp::now());
+        let mut report = Vec::new();
+        for (i, t) in tenants.iter().enumerate() {
+            let l = &load[i];
+            assert_eq!(l.other, 0, "{t}: {l:?}");
+            assert!(l.answered >= 1 && l.refused_quota >= 1, "{t}: {l:?}");
+            let id = tierwise::access::key::key_id_of(keys[i].trim_start_matches("Bearer "))
+                .unwrap()
+                .to_string();
+            let spent = store.spent(&id, &day).await.unwrap();
+            let recorded: Usd = records
+                .iter()
+                .filter(|r| s(r, "tenant") == *t)
+                .map(|r| Usd::parse_decimal(r["cost_usd"].as_n().unwrap()).unwrap())
+                .sum();
+            let count = records.iter().filter(|r| s(r, "tenant") == *t).count();
+            // Zero records lost: one record per answered request.
+            assert_eq!(count as u32, l.answered, "{t}");
+            // The budget counter is the recorded spend (reservations all settled) ...
+            assert_eq!(spent, recorded, "{t}");
+            // ... and never past the budget by more than one request's worst case.
+            assert!(spent <= budget + Usd::from_f64(cap), "{t}: spent {spent}");
+            report.push(format!(
+                "{t}: {} answered, {} refused (insufficient_quota), spent ${spent} of ${budget}",
+                l.answered, l.refused_quota
+            ));
+        }
+        assert_eq!(
+            st.fake.calls().len() as u32,
+            load.iter().map(|l| l.answered).sum::<u32>()
+        );
+        eprintln!(
+            "load run: 60 requests, 16 in flight, 3 tenants, {:.0} ms (table items after: {parked})\n  {}",
+            took.as_secs_f64() * 1e3,
+            report.join("\n  ")
+        );
+    });
+}
