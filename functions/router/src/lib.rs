@@ -318,7 +318,20 @@ impl App {
                 return Err(e.into());
             }
         };
-        Ok(match reply {
+        Ok(self
+            .reply(reply, reservation, marker.as_deref(), streaming)
+            .await)
+    }
+
+    /// The HTTP answer of a proxied request, its budget settled and its call marker closed.
+    async fn reply(
+        &self,
+        reply: ChatReply,
+        reservation: Option<Reservation>,
+        marker: Option<&str>,
+        streaming: bool,
+    ) -> Reply {
+        match reply {
             ChatReply::Answer { answer, trail } => {
                 self.observe_chat(&trail.decision, answer.status, &trail.path, &trail.settled);
                 let mut res = Response::builder()
@@ -329,7 +342,7 @@ impl App {
                 proxied_headers(&mut res, &trail);
                 self.settle_budget(reservation, trail.settled.cost_usd)
                     .await;
-                self.complete_call(marker.as_deref(), Some(&res)).await;
+                self.complete_call(marker, Some(&res)).await;
                 Reply::Done(res)
             }
             ChatReply::Failed { reason, trail } => {
@@ -340,24 +353,24 @@ impl App {
                 self.settle_budget(reservation, trail.settled.cost_usd)
                     .await;
                 if trail.settled.cost_usd > Usd::ZERO {
-                    self.complete_call(marker.as_deref(), Some(&res)).await;
+                    self.complete_call(marker, Some(&res)).await;
                 } else {
                     // Nothing was billed: the same query id may be tried again.
-                    self.abandon(marker.as_deref()).await;
+                    self.abandon(marker).await;
                 }
                 Reply::Done(res)
             }
             ChatReply::Stream(p) => {
                 // A stream is not kept for replays: a replay of its query id is told so. Its
                 // reservation stays at the worst case (never under the real cost).
-                self.complete_call(marker.as_deref(), None).await;
+                self.complete_call(marker, None).await;
                 Reply::Stream(Box::new(stream::Pending {
                     stream: p.stream,
                     finish: p.finish,
                     streaming,
                 }))
             }
-        })
+        }
     }
 
     /// Binds a chat request to the caller's key (tenant, tiers, a named model) and reserves its

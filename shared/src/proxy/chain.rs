@@ -205,6 +205,31 @@ pub fn upstream_body(template: &Map<String, Value>, model: &str, stream: bool) -
     Bytes::from(Value::Object(body).to_string())
 }
 
+/// The body with its output bounded by `max` tokens: the caller's `max_completion_tokens` /
+/// `max_tokens` lowered to it, or `max_tokens` set when the caller gave neither — so the
+/// worst case of the call fits the cost cap.
+fn cap_output(body: Bytes, max: u64) -> Bytes {
+    let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(&body) else {
+        return body;
+    };
+    let keys = ["max_completion_tokens", "max_tokens"];
+    let mut given = false;
+    for k in keys {
+        if let Some(v) = obj.get_mut(k)
+            && let Some(n) = v.as_u64()
+        {
+            given = true;
+            if n > max {
+                *v = Value::from(max);
+            }
+        }
+    }
+    if !given {
+        obj.insert("max_tokens".into(), Value::from(max));
+    }
+    Bytes::from(Value::Object(obj).to_string())
+}
+
 /// Runs the chain.
 pub async fn run<U: ChatUpstream, H: HealthReporter>(
     upstream: &U,
@@ -261,6 +286,29 @@ struct Run<'a, U, H> {
 const NOT_BILLED: (f64, bool) = (0.0, false);
 
 impl<U: ChatUpstream, H: HealthReporter> Run<'_, U, H> {
+    /// The most output tokens a call of `model` may produce and stay within the cost cap (its
+    /// input priced, the spend so far counted), at most the model's own limit; `None` without
+    /// a cap.
+    fn affordable_output(&self, model: &ModelSpec) -> Option<u64> {
+        let cap = self.plan.cost_cap_usd?;
+        let room = cap - self.spent - model.cost_usd(self.plan.input_tokens, 0);
+        let per_token = model.output_usd_per_m / 1_000_000.0;
+        let affordable = if per_token > 0.0 {
+            (room.max(0.0) / per_token).floor() as u64
+        } else {
+            u64::MAX
+        };
+        // Never more than the model's own output limit, nor than its context leaves after the
+        // input (a provider refuses a `max_tokens` the context cannot hold).
+        let context_room = u64::from(model.context_window).saturating_sub(self.plan.input_tokens);
+        Some(
+            affordable
+                .min(u64::from(model.max_output_tokens))
+                .min(context_room)
+                .max(1),
+        )
+    }
+
     /// Whether a call estimated at `estimate` would take the spend over the cost cap.
     fn over_cap(&self, estimate: f64) -> bool {
         self.plan
@@ -279,6 +327,10 @@ impl<U: ChatUpstream, H: HealthReporter> Run<'_, U, H> {
         let plan = self.plan;
         let cand = &plan.candidates[index];
         let body = upstream_body(&plan.body, cand.model.upstream_name(), plan.stream);
+        let body = match self.affordable_output(&cand.model) {
+            Some(max) => cap_output(body, max),
+            None => body,
+        };
         let mut retry = 0u32;
         loop {
             let Some(budget) = budget(plan.deadline, self.settings) else {
@@ -500,6 +552,7 @@ mod tests {
     struct Script {
         replies: Mutex<std::collections::HashMap<String, VecDeque<Result<(), UpstreamError>>>>,
         calls: Mutex<Vec<(String, Instant)>>,
+        bodies: Mutex<Vec<Bytes>>,
     }
 
     impl Script {
@@ -516,6 +569,7 @@ mod tests {
         fn next(&self, body: &Bytes) -> (String, Result<(), UpstreamError>) {
             let v: Value = serde_json::from_slice(body).unwrap();
             let model = v["model"].as_str().unwrap().to_string();
+            self.bodies.lock().unwrap().push(body.clone());
             self.calls
                 .lock()
                 .unwrap()
@@ -529,6 +583,10 @@ mod tests {
                 .unwrap_or(Ok(()));
             (model, r)
         }
+        fn bodies(&self) -> Vec<Bytes> {
+            self.bodies.lock().unwrap().clone()
+        }
+
         fn models(&self) -> Vec<String> {
             self.calls
                 .lock()
@@ -833,6 +891,34 @@ mod tests {
         assert_eq!(b["stream_options"]["x"], 1);
         let b: Value = serde_json::from_slice(&upstream_body(&t, "m/x", false)).unwrap();
         assert_eq!(b["stream_options"], serde_json::json!({"x": 1}));
+    }
+
+    #[test]
+    fn the_output_is_bounded_so_the_worst_case_fits_the_cap() {
+        let body = |s: &str| Bytes::from(s.to_string());
+        let read = |b: Bytes| serde_json::from_slice::<Value>(&b).unwrap();
+        let v = read(cap_output(body(r#"{"model":"m","messages":[]}"#), 500));
+        assert_eq!(v["max_tokens"], 500, "injected when the caller gave none");
+        let v = read(cap_output(body(r#"{"max_tokens":9000}"#), 500));
+        assert_eq!(v["max_tokens"], 500, "lowered");
+        let v = read(cap_output(body(r#"{"max_completion_tokens":100}"#), 500));
+        assert_eq!(v["max_completion_tokens"], 100, "a lower ask stands");
+        assert!(v.get("max_tokens").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_capped_call_asks_for_no_more_output_than_the_cap_pays_for() {
+        let up = Script::with(&[]);
+        // Model "a": $1/M in, $2/M out; 1000 input tokens = $0.001. A $0.002 cap leaves
+        // $0.001 = 500 output tokens.
+        let r = run(&up, &NoHealth, &fast(), &plan(Some(0.002)), |m| {
+            m.provider.clone()
+        })
+        .await;
+        assert!(matches!(r.outcome, ChainOutcome::Completed { .. }));
+        let bodies = up.bodies();
+        let sent: Value = serde_json::from_slice(&bodies[0]).unwrap();
+        assert_eq!(sent["max_tokens"], 500);
     }
 
     #[test]

@@ -94,6 +94,20 @@ impl ChatRequest {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(invalid("`stream` must be a boolean")),
         };
+        // What would let one call spend past its cap, or let the provider pick another model
+        // than the one routed to (OpenRouter's `models` and `route`), is refused.
+        if obj.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+            return Err(invalid(
+                "`n` above 1 is not supported: send one request per completion (each is routed and capped)",
+            ));
+        }
+        for field in ["models", "route"] {
+            if obj.get(field).is_some_and(|v| !v.is_null()) {
+                return Err(invalid(&format!(
+                    "`{field}` lets the provider choose the model; tierwise chooses it (use `model: \"auto\"` or a pool model)"
+                )));
+            }
+        }
         let max_output_tokens = ["max_completion_tokens", "max_tokens"]
             .iter()
             .find_map(|k| obj.get(*k).and_then(Value::as_u64));
@@ -632,6 +646,25 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_could_spend_past_the_cap_or_switch_models_is_refused() {
+        for body in [
+            br#"{"model":"auto","n":2,"messages":[{"role":"user","content":"hi"}]}"#.as_slice(),
+            br#"{"model":"auto","models":["a","b"],"messages":[{"role":"user","content":"hi"}]}"#,
+            br#"{"model":"auto","route":"fallback","messages":[{"role":"user","content":"hi"}]}"#,
+        ] {
+            let err = ChatRequest::parse(body, None).unwrap_err();
+            assert!(matches!(err, ChatError::InvalidRequest(_)), "{err:?}");
+        }
+        assert!(
+            ChatRequest::parse(
+                br#"{"model":"auto","n":1,"messages":[{"role":"user","content":"hi"}]}"#,
+                None
+            )
+            .is_ok()
+        );
+    }
 
     #[test]
     fn a_request_says_what_it_needs_of_the_model() {

@@ -104,7 +104,9 @@ pub fn kernel_path() -> &'static str {
         }
         return "aarch64-neon";
     }
-    // Unreachable on aarch64 (every arm above returns), the answer on every other target.
-    #[allow(unreachable_code)]
+    #[allow(
+        unreachable_code,
+        reason = "unreachable on aarch64 (every arm above returns), the answer on every other target"
+    )]
     "generic"
 }
