@@ -373,6 +373,15 @@ fn a_hung_provider_times_out_and_the_next_model_answers() {
                 format!("{T1B}:ok")
             ]
         );
+        // A timed-out call may have been generated and billed: estimated, never free.
+        let failed = n(&rec, "failed_cost_usd");
+        assert!(failed > 0.0, "{failed}");
+        assert!(n(&rec, "cost_usd") > failed);
+        let attempts = rec["attempts"].as_l().unwrap();
+        assert_eq!(
+            attempts[0].as_m().unwrap()["cost_estimated"],
+            AttributeValue::Bool(true)
+        );
     });
 }
 

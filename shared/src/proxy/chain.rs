@@ -402,10 +402,13 @@ impl<U: ChatUpstream, H: HealthReporter> Run<'_, U, H> {
     ) -> Option<ChainOutcome> {
         let cand = &self.plan.candidates[index];
         // What a failed attempt cost: a malformed answer was generated (and billed) — priced
-        // from its usage, else estimated.
+        // from its usage, else estimated; a read timeout may have been generated (and billed)
+        // while we waited — estimated, never taken as free.
         let cost = match (error, error.usage()) {
             (_, Some(u)) => (usage_cost_usd(&cand.model, &u), false),
-            (UpstreamError::Malformed { .. }, None) => (estimate, true),
+            (UpstreamError::Malformed { .. } | UpstreamError::ReadTimeout, None) => {
+                (estimate, true)
+            }
             _ => NOT_BILLED,
         };
         self.spent += cost.0;
