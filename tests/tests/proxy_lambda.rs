@@ -590,6 +590,29 @@ fn a_stream_that_stalls_after_its_first_chunk_ends_with_an_error_event_and_no_fa
 }
 
 #[test]
+fn a_stream_that_would_outlive_the_invocation_is_cut_and_recorded() {
+    rt().block_on(async {
+        // 6 s to answer, 4.5 s of it kept for the record: the stream is cut at 1.5 s. The
+        // provider sends an event every 400 ms (under the 500 ms read timeout), ~3 s in all.
+        let st = Stack::new(&[("TIERWISE_UPSTREAM_DEFAULT_DEADLINE_MS", "6000")]).await;
+        st.fake
+            .set_stream_gap(T1A, Duration::from_millis(400), None);
+        let started = Instant::now();
+        let (status, headers, frames) = stream_frames(&st, &hello(json!({"stream": true}))).await;
+        let took = started.elapsed();
+        assert_eq!(status, 200);
+        let all = frames.concat();
+        assert!(all.contains("\"code\":\"deadline_exceeded\""), "{all}");
+        assert!(!all.contains("[DONE]"));
+        assert!(took < Duration::from_millis(2_500), "cut in time: {took:?}");
+        let rec = st.record(&headers["x-tierwise-query-id"]).await;
+        assert_eq!(s(&rec, "status"), "deadline_cut");
+        assert_eq!(outcomes(&rec), [format!("{T1A}:stream_interrupted")]);
+        assert!(n(&rec, "cost_usd") > 0.0, "billed as far as it went");
+    });
+}
+
+#[test]
 fn behind_api_gateway_a_stream_is_buffered_whole() {
     rt().block_on(async {
         let st = Stack::new(&[]).await;

@@ -96,6 +96,9 @@ pub struct App {
     access: Option<Access>,
     /// The call markers: one provider call per caller-given query id.
     calls: Option<DynamoCallLedger>,
+    /// Kept from the invocation's time for writing a record (and parking it when the write
+    /// fails): a stream is cut this long before the deadline.
+    record_margin: Duration,
 }
 
 impl App {
@@ -143,6 +146,7 @@ impl App {
     pub fn with_guards(mut self, dynamo: &SdkConfig, settings: &RouterSettings) -> Self {
         let client = tierwise::aws::dynamodb_client(dynamo);
         self.calls = Some(DynamoCallLedger::new(client.clone(), &settings.table));
+        self.record_margin = record_margin(settings);
         if settings.auth == AuthMode::Keys {
             let store = DynamoKeyStore::new(client, &settings.table);
             self.access = Some(Guard::new(store).with_cache_ttl(settings.key_cache));
@@ -176,6 +180,7 @@ impl App {
             metrics: Metrics::new(NAMESPACE, SERVICE, metrics_out),
             access: None,
             calls: None,
+            record_margin: RECORD_MARGIN,
         }
     }
 
@@ -318,8 +323,11 @@ impl App {
                 return Err(e.into());
             }
         };
+        let cut_at = deadline
+            .checked_sub(self.record_margin)
+            .unwrap_or_else(Instant::now);
         Ok(self
-            .reply(reply, reservation, marker.as_deref(), streaming)
+            .reply(reply, reservation, marker.as_deref(), (streaming, cut_at))
             .await)
     }
 
@@ -329,7 +337,7 @@ impl App {
         reply: ChatReply,
         reservation: Option<Reservation>,
         marker: Option<&str>,
-        streaming: bool,
+        (streaming, cut_at): (bool, Instant),
     ) -> Reply {
         match reply {
             ChatReply::Answer { answer, trail } => {
@@ -368,6 +376,7 @@ impl App {
                     stream: p.stream,
                     finish: p.finish,
                     streaming,
+                    cut_at,
                 }))
             }
         }
@@ -669,9 +678,21 @@ fn assemble_proxy(
             attempts_per_model: p.attempts_per_model,
             attempt_timeout: p.attempt_timeout,
             max_retry_after: p.max_retry_after,
+            deadline_margin: record_margin(settings),
             ..ProxySettings::default()
         },
     })
+}
+
+/// Kept for writing a record before the invocation's deadline when the settings do not say
+/// (two AWS operations of the default timeout, and some slack).
+const RECORD_MARGIN: Duration = Duration::from_millis(4_500);
+
+/// The time a record needs before the invocation's deadline: the worst record write (one
+/// AWS operation, all its attempts), the worst park after it, and half a second of slack.
+/// Upstream calls stop, and streams are cut, this long before the deadline.
+pub fn record_margin(settings: &RouterSettings) -> Duration {
+    settings.aws.operation_timeout * 2 + Duration::from_millis(500)
 }
 
 /// Added to the time a call may take for its marker's lease (a holder that died frees the id

@@ -1,8 +1,10 @@
 //! Passing a streamed chat completion on: the provider's event stream goes to the caller
 //! chunk by chunk, through an [`SseTap`] that reads its usage; a failure after the first
 //! byte ends the stream with an OpenAI-style error event (no fallback is possible once the
-//! caller has bytes); when the stream has ended, its cost record (and sample) is written —
-//! before the body closes, so the invocation is still alive.
+//! caller has bytes); so does the invocation's time limit, less the time the record needs
+//! (`cut_at`): a stream is never outlived by its invocation. When the stream has ended, its
+//! cost record (and sample) is written — before the body closes, so the invocation is still
+//! alive.
 //!
 //! Under Lambda response streaming the events are sent as they come ([`streaming`]); behind
 //! API Gateway, which buffers, the same events are collected first ([`collect`]).
@@ -28,12 +30,17 @@ pub type StreamingBody = UnsyncBoxBody<Bytes, Infallible>;
 /// The event that ends a stream the provider broke off.
 pub const INTERRUPTED_EVENT: &[u8] = b"data: {\"error\":{\"message\":\"the model provider's stream was interrupted; the answer is incomplete\",\"type\":\"upstream_error\",\"code\":\"stream_interrupted\"}}\n\n";
 
+/// The event that ends a stream cut at the invocation's time limit.
+pub const CUT_EVENT: &[u8] = b"data: {\"error\":{\"message\":\"the answer was cut at the request's time limit; it is incomplete\",\"type\":\"upstream_error\",\"code\":\"deadline_exceeded\"}}\n\n";
+
 /// A stream whose first bytes have arrived, not yet passed on.
 pub struct Pending {
     pub stream: ChatStream,
     pub finish: StreamFinish,
     /// Whether the caller gets it streamed (else buffered).
     pub streaming: bool,
+    /// When the stream is cut: the invocation's deadline less the time its record needs.
+    pub cut_at: std::time::Instant,
 }
 
 /// A whole (buffered) answer as a streamed body of one chunk.
@@ -86,6 +93,8 @@ struct State<A> {
     tap: SseTap,
     finish: Option<StreamFinish>,
     error: Option<UpstreamError>,
+    cut_at: tokio::time::Instant,
+    cut: bool,
 }
 
 /// The provider's chunks, then (after a failure) the interruption event; the record is
@@ -99,6 +108,8 @@ fn events<A: Deref<Target = App> + Send>(app: A, p: Pending) -> impl Stream<Item
         tap: SseTap::new(),
         finish: Some(p.finish),
         error: None,
+        cut_at: tokio::time::Instant::from_std(p.cut_at),
+        cut: false,
     };
     futures_util::stream::unfold(state, |mut st| async move {
         if let Some(b) = st.first.take() {
@@ -106,18 +117,23 @@ fn events<A: Deref<Target = App> + Send>(app: A, p: Pending) -> impl Stream<Item
             return Some((b, st));
         }
         st.finish.as_ref()?;
-        if st.error.is_none() {
-            match st.stream.rest.next().await {
-                Some(Ok(b)) => {
+        if st.error.is_none() && !st.cut {
+            match tokio::time::timeout_at(st.cut_at, st.stream.rest.next()).await {
+                Ok(Some(Ok(b))) => {
                     st.tap.feed(&b);
                     return Some((b, st));
                 }
-                Some(Err(e)) => {
+                Ok(Some(Err(e))) => {
                     tracing::warn!(error = %e, "upstream stream interrupted after its first bytes");
                     st.error = Some(e);
                     return Some((Bytes::from_static(INTERRUPTED_EVENT), st));
                 }
-                None => {}
+                Ok(None) => {}
+                Err(_) => {
+                    tracing::warn!("stream cut at the invocation's time limit");
+                    st.cut = true;
+                    return Some((Bytes::from_static(CUT_EVENT), st));
+                }
             }
         }
         st.tap.finish();
@@ -125,9 +141,11 @@ fn events<A: Deref<Target = App> + Send>(app: A, p: Pending) -> impl Stream<Item
         let decision = finish.decision().clone();
         let path = finish.path().to_string();
         let settled = finish
-            .finish(st.app.service(), &st.tap, st.error.as_ref())
+            .finish(st.app.service(), &st.tap, st.error.as_ref(), st.cut)
             .await;
-        let status = if st.error.is_some() || !st.tap.done() {
+        let status = if st.cut {
+            504
+        } else if st.error.is_some() || !st.tap.done() {
             502
         } else {
             200

@@ -42,16 +42,20 @@ pub enum RecordStatus {
     /// The router proxied the call and the provider refused it as the caller's mistake (4xx,
     /// returned to the caller as sent).
     Rejected,
+    /// A streamed answer was cut at the invocation's time limit (kept for writing this
+    /// record): billed as far as it went, its cost estimated from what was sent.
+    DeadlineCut,
 }
 
 impl RecordStatus {
     /// The attribute value.
     /// Every status.
-    pub const ALL: [RecordStatus; 4] = [
+    pub const ALL: [RecordStatus; 5] = [
         RecordStatus::Routed,
         RecordStatus::Ok,
         RecordStatus::UpstreamError,
         RecordStatus::Rejected,
+        RecordStatus::DeadlineCut,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,7 @@ impl RecordStatus {
             RecordStatus::Ok => "ok",
             RecordStatus::UpstreamError => "upstream_error",
             RecordStatus::Rejected => "rejected",
+            RecordStatus::DeadlineCut => "deadline_cut",
         }
     }
 }
@@ -281,7 +286,10 @@ impl CostRecord {
             escalations: u64::from(self.escalated),
             rule_decisions: u64::from(self.decided_by.is_rule()),
             shadow_samples: u64::from(self.shadow),
-            upstream_errors: u64::from(self.status == RecordStatus::UpstreamError),
+            upstream_errors: u64::from(matches!(
+                self.status,
+                RecordStatus::UpstreamError | RecordStatus::DeadlineCut
+            )),
             router_ms_sum: self.router_ms,
             latency,
         }

@@ -375,8 +375,8 @@ impl Ticket {
             })
             .map(|a| a.cost_usd)
             .sum();
-        let billed_answer =
-            matches!(status, RecordStatus::Ok) || status == RecordStatus::UpstreamError && stream;
+        let billed_answer = matches!(status, RecordStatus::Ok | RecordStatus::DeadlineCut)
+            || status == RecordStatus::UpstreamError && stream;
         let mut rec = CostRecord::routed(
             &self.decision,
             &self.baseline.id,
@@ -425,17 +425,21 @@ pub struct StreamFinish {
 
 impl StreamFinish {
     /// Records the stream: usage from its last chunk (priced), `ok` when it ended with
-    /// `[DONE]`, else `upstream_error`; for a sampled query, the shadow sample with the
-    /// streamed text as the routed answer.
+    /// `[DONE]`, `deadline_cut` when it was `cut` at the invocation's time limit, else
+    /// `upstream_error`; for a sampled query, the shadow sample with the streamed text as the
+    /// routed answer.
     pub async fn finish<C: CostSink, S: SampleSink, P: ParkingLot>(
         mut self,
         svc: &RoutingService<C, S, P>,
         tap: &SseTap,
         interrupted: Option<&UpstreamError>,
+        cut: bool,
     ) -> Settled {
-        let complete = interrupted.is_none() && tap.done() && tap.error().is_none();
+        let complete = !cut && interrupted.is_none() && tap.done() && tap.error().is_none();
         let status = if complete {
             RecordStatus::Ok
+        } else if cut {
+            RecordStatus::DeadlineCut
         } else {
             RecordStatus::UpstreamError
         };
@@ -446,10 +450,14 @@ impl StreamFinish {
                 last.outcome = AttemptOutcome::StreamInterrupted;
             }
             // An interrupted stream was generated (and billed) up to where it stopped:
-            // priced from usage when it came, else estimated.
+            // priced from usage when it came, else estimated from what was sent (about four
+            // characters a token).
             last.cost_usd = match &usage {
                 Some(u) => Usd::from_f64(chain::usage_cost_usd(&self.model, u)),
-                None => self.ticket.decision.estimated_cost_usd,
+                None => {
+                    let sent = (tap.content().chars().count() as u64).div_ceil(4).max(1);
+                    Usd::from_f64(self.model.cost_usd(self.ticket.decision.input_tokens, sent))
+                }
             };
             last.cost_estimated = usage.is_none();
         }

@@ -133,7 +133,11 @@ impl<'p> Loc<'p> {
             .into_iter()
             .find(|s| s.as_str() == t)
             .ok_or_else(|| {
-                self.invalid(attr, &t, "a status (routed, ok, upstream_error, rejected)")
+                self.invalid(
+                    attr,
+                    &t,
+                    "a status (routed, ok, upstream_error, rejected, deadline_cut)",
+                )
             })
     }
 
