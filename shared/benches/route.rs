@@ -1,7 +1,9 @@
 //! Routing-decision benchmark (`cargo bench -p tierwise --bench route`): warm latency of the
 //! whole decision (tokenize + embed + rules + trees + policy) at 8 / 32 / 128 / 256 tokens, and
 //! of the part beyond the embedding (feature statistics + trees + calibration, and rules),
-//! measured in the same run so the two read as a ratio. Single thread; last line is JSON.
+//! measured in the same run so the two read as a ratio; and what the API-key check adds to a
+//! request (a cached key: hash and compare, no store call), as a ratio to the 32-token
+//! decision of the same run. Single thread; last line is JSON.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -102,9 +104,43 @@ fn main() -> anyhow::Result<()> {
     println!(
         "features + trees + calibration + rules: {beyond_us:.1} us per decision (mean of {n})"
     );
+    let key_us = key_check_us(n)?;
+    let route32 = out
+        .get("32")
+        .and_then(|v| v["route_p50_ms"].as_f64())
+        .unwrap_or(f64::NAN);
+    println!(
+        "API-key check (cached key): {key_us:.2} us per request = {:.4} of a 32-token decision",
+        key_us / (route32 * 1e3)
+    );
     println!(
         "{}",
-        json!({"bench": "route", "lengths": out, "beyond_embedding_direct_us": round(beyond_us)})
+        json!({"bench": "route", "lengths": out, "beyond_embedding_direct_us": round(beyond_us),
+               "key_check_us": round(key_us), "key_check_over_route_32": round(key_us / (route32 * 1e3))})
     );
     Ok(())
+}
+
+/// Mean time of the API-key check of a request whose key is cached (the usual case: each
+/// instance reads a key from the table once a minute): parse, SHA-256, compare.
+fn key_check_us(n: usize) -> anyhow::Result<f64> {
+    use tierwise::access::guard::Guard;
+    use tierwise::access::key::{KeyLimits, KeyRecord, generate};
+    use tierwise::access::store::{KeyStore, MemoryKeyStore};
+    use tierwise::ledger::money::Timestamp;
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    rt.block_on(async {
+        let store = MemoryKeyStore::new();
+        let key = generate()?;
+        let rec = KeyRecord::new(&key, "bench", false, KeyLimits::default(), Timestamp::now());
+        store.create(&rec).await?;
+        let guard = Guard::new(store);
+        let auth = format!("Bearer {}", key.text);
+        guard.authenticate(Some(&auth), 0).await?;
+        let s = Instant::now();
+        for _ in 0..n {
+            black_box(guard.authenticate(black_box(Some(&auth)), 1).await?);
+        }
+        Ok(ms(s) * 1e3 / n as f64)
+    })
 }
