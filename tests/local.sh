@@ -41,8 +41,9 @@ echo "TIERWISE_SHADOW_RATE=${TIERWISE_SHADOW_RATE:-1}" >>"$ENV_FILE"
 # The proxy (POST v1/chat/completions) needs a provider key: OPENROUTER_API_KEY from the
 # environment when set; without it the local router routes only.
 if [ -n "${OPENROUTER_API_KEY:-}" ]; then
-    echo "TIERWISE_API_KEY_REFS=openrouter=env:OPENROUTER_API_KEY" >>"$ENV_FILE"
-    echo "OPENROUTER_API_KEY=$OPENROUTER_API_KEY" >>"$ENV_FILE"
+    # Quoted: the runtime emulator's env-file parser refuses a second '=' in a bare value.
+    echo "TIERWISE_API_KEY_REFS=\"openrouter=env:OPENROUTER_API_KEY\"" >>"$ENV_FILE"
+    echo "OPENROUTER_API_KEY=\"$OPENROUTER_API_KEY\"" >>"$ENV_FILE"
 else
     echo "TIERWISE_PROXY=false" >>"$ENV_FILE"
 fi

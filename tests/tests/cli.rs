@@ -481,6 +481,20 @@ fn report_reads_a_dynamodb_export_and_renders_json_table_and_html() {
     assert_eq!(rep["days"].as_array().unwrap().len(), 2);
     assert!(run.stderr.contains("1200 cost records"), "{}", run.stderr);
 
+    // Without --from/--to the whole export is read: its first to its last day.
+    let run = tierwise(["report", "--export", root]);
+    assert!(run.success, "{}", run.stderr);
+    let whole: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(whole["queries"], 1200);
+    assert_eq!(
+        (whole["from"].as_str(), whole["to"].as_str()),
+        (Some("2026-11-01"), Some("2026-11-03"))
+    );
+    // With the table, the range stays required.
+    let run = tierwise(["report", "--table", "t"]);
+    assert!(!run.success);
+    assert!(run.stderr.contains("`from` is required"), "{}", run.stderr);
+
     let run = report(
         "2026-11-01",
         "2026-11-03",

@@ -467,17 +467,20 @@ impl App {
         }
     }
 
-    /// When the proxy must be done: the invocation's deadline, else the default.
+    /// When the proxy must be done: the invocation's deadline, else the default. A deadline
+    /// already past when the request starts is no deadline Lambda gives (a local runtime
+    /// emulator's clock or units): the default applies, so the proxy still calls upstream.
     fn deadline(&self, req: &Request) -> Instant {
         let now = Instant::now();
-        match req.lambda_context_ref() {
-            Some(ctx) if ctx.deadline > 0 => {
-                let left_ms = ctx
-                    .deadline
-                    .saturating_sub(u64::try_from(now_ms()).unwrap_or(0));
-                now + Duration::from_millis(left_ms)
-            }
-            _ => now + self.default_deadline,
+        let left_ms = req.lambda_context_ref().and_then(|ctx| {
+            let left = ctx
+                .deadline
+                .checked_sub(u64::try_from(now_ms()).unwrap_or(0))?;
+            (left > 0).then_some(left)
+        });
+        match left_ms {
+            Some(ms) => now + Duration::from_millis(ms),
+            None => now + self.default_deadline,
         }
     }
 

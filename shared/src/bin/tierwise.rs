@@ -235,12 +235,14 @@ struct EvalArgs {
 
 #[derive(clap::Args)]
 struct ReportArgs {
-    /// First day, YYYY-MM-DD (UTC).
+    /// First day, YYYY-MM-DD (UTC). Required with the table; with --export, the export's
+    /// first day by default.
     #[arg(long)]
-    from: String,
-    /// Last day, YYYY-MM-DD (UTC), inclusive.
+    from: Option<String>,
+    /// Last day, YYYY-MM-DD (UTC), inclusive. Required with the table; with --export, the
+    /// export's last day by default.
     #[arg(long)]
-    to: String,
+    to: Option<String>,
     /// Only this tenant.
     #[arg(long)]
     tenant: Option<String>,
@@ -428,15 +430,33 @@ fn parity(reference: &std::path::Path) -> anyhow::Result<()> {
 
 /// `tierwise report`: the report of an export or of the table's rollups, in the format asked.
 fn report(a: ReportArgs) -> anyhow::Result<()> {
-    let params = tierwise::report::ReportParams::parse(
-        Some(&a.from),
-        Some(&a.to),
-        a.tenant.as_deref(),
-        a.group_by.as_deref(),
-    )?;
     let report = match &a.export {
-        Some(dir) => export_report(&params, dir)?,
-        None => table_report(&params, a.table)?,
+        Some(dir) => {
+            // The whole export by default: its first and last days, found by a first read.
+            let (from, to) = match (a.from.clone(), a.to.clone()) {
+                (Some(f), Some(t)) => (f, t),
+                (f, t) => {
+                    let (first, last) = export_days(dir)?;
+                    (f.unwrap_or(first), t.unwrap_or(last))
+                }
+            };
+            let params = tierwise::report::ReportParams::parse_any_range(
+                Some(&from),
+                Some(&to),
+                a.tenant.as_deref(),
+                a.group_by.as_deref(),
+            )?;
+            export_report(&params, dir)?
+        }
+        None => {
+            let params = tierwise::report::ReportParams::parse(
+                a.from.as_deref(),
+                a.to.as_deref(),
+                a.tenant.as_deref(),
+                a.group_by.as_deref(),
+            )?;
+            table_report(&params, a.table)?
+        }
     };
     let text = match a.format {
         Format::Json => serde_json::to_string_pretty(&report)?,
@@ -450,6 +470,23 @@ fn report(a: ReportArgs) -> anyhow::Result<()> {
         None => println!("{text}"),
     }
     Ok(())
+}
+
+/// The first and last days of the cost records of the export in `dir` (today's date for an
+/// export without records).
+fn export_days(dir: &std::path::Path) -> anyhow::Result<(String, String)> {
+    let mut range: Option<(String, String)> = None;
+    tierwise::report::export::read_export(dir, |rec| {
+        let day = rec.day().to_string();
+        range = Some(match range.take() {
+            None => (day.clone(), day),
+            Some((lo, hi)) => (lo.min(day.clone()), hi.max(day)),
+        });
+    })?;
+    Ok(range.unwrap_or_else(|| {
+        let today = tierwise::ledger::money::Timestamp::now().day().to_string();
+        (today.clone(), today)
+    }))
 }
 
 /// The report of the cost records of the export in `dir`.

@@ -101,6 +101,27 @@ impl ReportParams {
         tenant: Option<&str>,
         group_by: Option<&str>,
     ) -> Result<ReportParams, ReportError> {
+        Self::parse_within(from, to, tenant, group_by, Some(MAX_REPORT_DAYS))
+    }
+
+    /// As [`ReportParams::parse`] with no limit on the range: for reading an export, whose
+    /// records are read once whatever the range (the limit bounds the reads of the table).
+    pub fn parse_any_range(
+        from: Option<&str>,
+        to: Option<&str>,
+        tenant: Option<&str>,
+        group_by: Option<&str>,
+    ) -> Result<ReportParams, ReportError> {
+        Self::parse_within(from, to, tenant, group_by, None)
+    }
+
+    fn parse_within(
+        from: Option<&str>,
+        to: Option<&str>,
+        tenant: Option<&str>,
+        group_by: Option<&str>,
+        max_days: Option<i64>,
+    ) -> Result<ReportParams, ReportError> {
         let from = parse_date("from", from)?;
         let to = parse_date("to", to)?;
         if from > to {
@@ -111,9 +132,11 @@ impl ReportParams {
             )));
         }
         let days = (to - from).whole_days() + 1;
-        if days > MAX_REPORT_DAYS {
+        if let Some(limit) = max_days
+            && days > limit
+        {
             return Err(ReportError::InvalidParam(format!(
-                "the range is {days} days; the limit is {MAX_REPORT_DAYS}"
+                "the range is {days} days; the limit is {limit}"
             )));
         }
         let tenant = match tenant.map(str::trim).filter(|t| !t.is_empty()) {
