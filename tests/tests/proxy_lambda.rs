@@ -50,6 +50,7 @@ fn calls() -> AwsCallSettings {
 
 struct Stack {
     app: Arc<App>,
+    metric_lines: Arc<std::sync::Mutex<Vec<String>>>,
     fake: Arc<FakeUpstream>,
     ddb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
@@ -93,12 +94,13 @@ impl Stack {
             Endpoint::new(fake.base_url(), ApiKey::new(KEY)),
         )]);
         let proxy = build_proxy(endpoints, &sdk, &settings).unwrap();
-        let (metrics, _) = metric_sink();
+        let (metrics, metric_lines) = metric_sink();
         let app = App::new(service, false, 1.0, metrics)
             .with_proxy(Some(proxy), settings.proxy.default_deadline)
             .with_guards(&sdk, &settings);
         Stack {
             app: Arc::new(app),
+            metric_lines,
             fake,
             ddb,
             sqs,
@@ -781,6 +783,20 @@ fn a_replayed_query_id_calls_the_provider_once() {
         );
         assert_eq!(st.fake.calls().len(), 1, "one provider call");
         assert_eq!(st.records().await.len(), 1, "one record");
+        // Proxied traffic reports its cost like routed traffic (the spend alarm counts it).
+        let cost: f64 = st
+            .metric_lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v["CostUsd"].as_f64())
+            .sum();
+        let recorded = n(&st.records().await[0], "cost_usd");
+        assert!(
+            cost > 0.0 && (cost - recorded).abs() < 1e-9,
+            "{cost} vs {recorded}"
+        );
     });
 }
 

@@ -509,6 +509,12 @@ impl App {
                         ("UpstreamAttempts", attempts as f64, Unit::Count),
                     ],
                 )
+                // What the call cost (as recorded), like a routed query's: dashboards and the
+                // spend alarm see proxied traffic too.
+                .metrics(
+                    &[&["Service", "Tier", "Model"], &["Service", "Tier"]],
+                    &[("CostUsd", settled.cost_usd.as_f64(), Unit::None)],
+                )
                 .metrics(&[&["Service"]], &delivery_failures(settled))
         });
     }

@@ -130,6 +130,19 @@ fn the_binary_answers_an_api_gateway_event_and_records_it_through_aws_endpoint_u
         "{stderr}"
     );
     assert!(!stderr.contains("capital of France") && !stdout.contains("capital of France"));
+    // The request's log line carries the Lambda request id (the runtime's span).
+    let all = format!("{stdout}{stderr}");
+    let routed = all
+        .lines()
+        .find(|l| l.contains("\"routed\""))
+        .unwrap_or_else(|| panic!("no routed line in {all}"));
+    let line: serde_json::Value = serde_json::from_str(routed).unwrap();
+    assert!(
+        line["span"]["requestId"]
+            .as_str()
+            .is_some_and(|id| id.len() >= 32),
+        "{routed}"
+    );
 
     rt.block_on(async {
         let items = res

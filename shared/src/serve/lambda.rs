@@ -29,14 +29,16 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
 }
 
 /// JSON log lines on stdout (CloudWatch Logs), filtered by a `tracing` filter such as
-/// `info` or `info,tierwise=debug` (an invalid filter falls back to `info`).
+/// `info` or `info,tierwise=debug` (an invalid filter falls back to `info`). A line logged while
+/// an invocation runs carries the runtime's span — `"span": {"requestId": ...}`, the Lambda
+/// request id — so every line of a request can be found from one.
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
         .with_ansi(false)
