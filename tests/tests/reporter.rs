@@ -444,5 +444,27 @@ fn with_keys_a_tenant_reads_its_own_report_and_an_admin_reads_all() {
         );
         let (status, body) = get_with_key(&app, &other, &ops).await;
         assert_eq!((status, body["queries"].as_u64()), (200, Some(3)));
+
+        // The same report as a self-contained page: charts inline, nothing from elsewhere.
+        let mut html = month.to_vec();
+        html.push(("format", "html"));
+        let mut req = request(&html, "GET");
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {acme}").parse().unwrap());
+        let res = app.handle(req).await;
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+        let page = match res.body() {
+            Body::Text(t) => t.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(page.contains("<svg"), "{}", &page[..page.len().min(300)]);
+        for external in ["src=\"http", "href=\"http", "@import", "url(http"] {
+            assert!(!page.contains(external), "loads {external}");
+        }
+        let mut bad = month.to_vec();
+        bad.push(("format", "pdf"));
+        let (status, _) = get_with_key(&app, &bad, &acme).await;
+        assert_eq!(status, 400);
     });
 }

@@ -18,7 +18,7 @@ use tierwise::serve::metrics::{Metrics, MetricsOut, NAMESPACE, Unit, now_ms, std
 use tierwise::serve::settings::{AuthMode, ReporterSettings};
 
 /// Query parameters accepted by `GET /v1/reports`.
-pub const PARAMS: [&str; 4] = ["from", "to", "tenant", "group_by"];
+pub const PARAMS: [&str; 5] = ["from", "to", "tenant", "group_by", "format"];
 
 /// Everything a request needs, built once.
 pub struct App {
@@ -128,7 +128,24 @@ impl App {
             ("ReportLatency", ms, Unit::Milliseconds),
             ("RollupItemsRead", rows.len() as f64, Unit::Count),
         ]);
-        let body = serde_json::to_string(&report).map_err(|_| ApiError::internal())?;
-        Ok(json_response(200, body))
+        match q.first("format").map(str::trim) {
+            None | Some("json") => {
+                let body = serde_json::to_string(&report).map_err(|_| ApiError::internal())?;
+                Ok(json_response(200, body))
+            }
+            // The same self-contained page as `tierwise report --format html` (inline SVG and
+            // CSS, nothing loaded from elsewhere).
+            Some("html") => {
+                let mut res = json_response(200, tierwise::report::render_html(&report));
+                res.headers_mut().insert(
+                    "content-type",
+                    lambda_http::http::HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                Ok(res)
+            }
+            Some(other) => Err(ApiError::bad_request(format!(
+                "`format` is json or html, not {other:?}"
+            ))),
+        }
     }
 }
