@@ -530,6 +530,7 @@ pub async fn read_evaluations(
     to: &str,
     tenant: Option<&str>,
 ) -> Result<Vec<EvaluationRecord>, StoreError> {
+    let bar = crate::offline::parallel::counter("evaluation records read");
     let mut records = Vec::new();
     let mut start = None;
     loop {
@@ -558,11 +559,13 @@ pub async fn read_evaluations(
                     .map_err(|d| rejected(format!("malformed evaluation record: {d}")))?,
             );
         }
+        bar.set_position(records.len() as u64);
         match out.last_evaluated_key {
             Some(k) if !k.is_empty() => start = Some(k),
             _ => break,
         }
     }
+    bar.finish_and_clear();
     records.sort_by(|a, b| {
         (a.ts.as_str(), a.query_id.as_str()).cmp(&(b.ts.as_str(), b.query_id.as_str()))
     });

@@ -495,9 +495,12 @@ fn export_report(
     dir: &std::path::Path,
 ) -> anyhow::Result<tierwise::report::Report> {
     let mut builder = tierwise::report::ReportBuilder::new(params);
+    let bar = tierwise::offline::parallel::counter("cost records read");
     let summary = tierwise::report::export::read_export(dir, |rec| {
         builder.add(&tierwise::ledger::records::RollupRow::of_record(&rec));
+        bar.inc(1);
     })?;
+    bar.finish_and_clear();
     eprintln!(
         "export {}: {} files, {} items, {} cost records",
         summary.export_id, summary.files, summary.items, summary.cost_records
