@@ -313,7 +313,7 @@ fn bad_parameters_get_a_400_that_says_why() {
         )
         .await;
         let app = App::new(dynamodb_client(&sdk), &settings, Box::new(|_| {}));
-        let cases: [(&[(&str, &str)], &str); 7] = [
+        let cases: [(&[(&str, &str)], &str); 8] = [
             (&[("to", "2026-11-30")], "`from`"),
             (
                 &[("from", "2026-13-01"), ("to", "2026-11-30")],
@@ -338,12 +338,16 @@ fn bad_parameters_get_a_400_that_says_why() {
                 "tenant",
             ),
             (
+                &[("from", "2026-11-01"), ("to", "2026-11-02"), ("fmt", "csv")],
+                "unknown parameter `fmt`",
+            ),
+            (
                 &[
                     ("from", "2026-11-01"),
                     ("to", "2026-11-02"),
                     ("format", "csv"),
                 ],
-                "unknown parameter `format`",
+                "`format` is json or html",
             ),
         ];
         for (q, says) in cases {

@@ -103,6 +103,15 @@ impl App {
                 return Err(ApiError::bad_request(format!("`{name}` is given twice")));
             }
         }
+        let html = match q.first("format").map(str::trim) {
+            None | Some("json") => false,
+            Some("html") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "`format` is json or html, not {other:?}"
+                )));
+            }
+        };
         let tenant = self.tenant_of(req, q.first("tenant")).await?;
         let params = ReportParams::parse(
             q.first("from"),
@@ -128,24 +137,17 @@ impl App {
             ("ReportLatency", ms, Unit::Milliseconds),
             ("RollupItemsRead", rows.len() as f64, Unit::Count),
         ]);
-        match q.first("format").map(str::trim) {
-            None | Some("json") => {
-                let body = serde_json::to_string(&report).map_err(|_| ApiError::internal())?;
-                Ok(json_response(200, body))
-            }
+        if html {
             // The same self-contained page as `tierwise report --format html` (inline SVG and
             // CSS, nothing loaded from elsewhere).
-            Some("html") => {
-                let mut res = json_response(200, tierwise::report::render_html(&report));
-                res.headers_mut().insert(
-                    "content-type",
-                    lambda_http::http::HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                Ok(res)
-            }
-            Some(other) => Err(ApiError::bad_request(format!(
-                "`format` is json or html, not {other:?}"
-            ))),
+            let mut res = json_response(200, tierwise::report::render_html(&report));
+            res.headers_mut().insert(
+                "content-type",
+                lambda_http::http::HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            return Ok(res);
         }
+        let body = serde_json::to_string(&report).map_err(|_| ApiError::internal())?;
+        Ok(json_response(200, body))
     }
 }
