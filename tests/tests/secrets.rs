@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use tierwise::aws::secrets::{SecretError, load_endpoints, setup_parameter, setup_secret};
+use tierwise::aws::secrets::{
+    SecretError, load_endpoints, setup_parameter, setup_secret, ssm_pool,
+};
 use tierwise::aws::{SdkConfig, sdk_config_at};
 use tierwise::routing::pool::PoolConfig;
 use tierwise::serve::settings::AwsCallSettings;
@@ -178,4 +180,51 @@ async fn an_unreachable_service_is_a_retryable_error() {
     assert!(matches!(err, SecretError::Service { .. }), "{err:?}");
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains("ssm:/tierwise/key"), "{err}");
+}
+
+#[tokio::test]
+async fn the_pool_can_come_from_an_ssm_parameter() {
+    let sdk = sdk().await;
+    let name = format!("/tierwise/test/{}", unique_name("pool"));
+    // The bundled pool with another pricing version: what an operator changes without a
+    // rebuild.
+    let text = include_str!("../../shared/config/pool.toml").replacen(
+        "pricing_version = \"",
+        "pricing_version = \"ssm-",
+        1,
+    );
+    setup_parameter(&sdk, &name, &text).await.unwrap();
+    let refs = [(
+        "openrouter".to_string(),
+        "secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:x".to_string(),
+    )];
+    let pool = ssm_pool(&sdk, &name, &refs).await.unwrap();
+    assert!(
+        pool.pricing_version().starts_with("ssm-"),
+        "{}",
+        pool.pricing_version()
+    );
+    assert_eq!(
+        pool.provider("openrouter").unwrap().api_key_ref,
+        refs[0].1,
+        "the deployment's key references are laid over"
+    );
+
+    // A missing parameter and a bad pool: errors that name the parameter (and the field).
+    let missing = format!("{name}-missing");
+    let err = ssm_pool(&sdk, &missing, &[]).await.unwrap_err();
+    assert!(err.to_string().contains(&missing), "{err}");
+    let bad = format!("{name}-bad");
+    setup_parameter(
+        &sdk,
+        &bad,
+        &text.replacen("shadow_rate = ", "shadow_rate = 7 #", 1),
+    )
+    .await
+    .unwrap();
+    let err = ssm_pool(&sdk, &bad, &[]).await.unwrap_err();
+    assert!(
+        err.to_string().contains(&bad) && err.to_string().contains("shadow_rate"),
+        "{err}"
+    );
 }

@@ -47,12 +47,17 @@ impl App {
     /// Builds the evaluator from the settings: pool, MiniLM embedder (on its own thread while
     /// the SDK config and the provider keys load), HTTP upstream, DynamoDB store.
     pub async fn init(settings: EvaluatorSettings) -> anyhow::Result<App> {
-        let pool = tierwise::aws::secrets::deployment_pool(
-            settings.pool_path.as_deref(),
-            &settings.api_key_refs,
-        )?;
         let loading = std::thread::spawn(Embedder::bundled);
         let sdk = tierwise::aws::sdk_config(&settings.aws).await;
+        let pool = match &settings.pool_ssm_parameter {
+            Some(name) => {
+                tierwise::aws::secrets::ssm_pool(&sdk, name, &settings.api_key_refs).await?
+            }
+            None => tierwise::aws::secrets::deployment_pool(
+                settings.pool_path.as_deref(),
+                &settings.api_key_refs,
+            )?,
+        };
         // Provider keys (Secrets Manager / SSM / env) while the model loads; never logged.
         let endpoints = tierwise::aws::secrets::load_endpoints(&pool, &sdk).await?;
         let upstream = HttpUpstream::new(endpoints, &UpstreamSettings::default())?;

@@ -105,16 +105,32 @@ impl App {
     /// Builds the router (model load on its own threads, while the SDK config loads) and the
     /// AWS clients from the settings.
     pub async fn init(settings: &RouterSettings, started: Instant) -> anyhow::Result<App> {
-        let pool = tierwise::aws::secrets::deployment_pool(
-            settings.pool_path.as_deref(),
-            &settings.proxy.api_key_refs,
-        )?;
-        let key_pool = pool.clone();
         let classifier = settings.classifier_path.clone();
-        let loading = std::thread::spawn(move || {
-            Router::with_pool_and_classifier(pool, classifier.as_deref())
-        });
-        let sdk = tierwise::aws::sdk_config(&settings.aws).await;
+        let spawn = move |pool| {
+            std::thread::spawn(move || {
+                Router::with_pool_and_classifier(pool, classifier.as_deref())
+            })
+        };
+        let refs = &settings.proxy.api_key_refs;
+        let (key_pool, loading, sdk) = match &settings.pool_ssm_parameter {
+            // From a file or bundled: the model loads while the SDK config does.
+            None => {
+                let pool =
+                    tierwise::aws::secrets::deployment_pool(settings.pool_path.as_deref(), refs)?;
+                let loading = spawn(pool.clone());
+                (
+                    pool,
+                    loading,
+                    tierwise::aws::sdk_config(&settings.aws).await,
+                )
+            }
+            // From SSM: the SDK first, to read the parameter.
+            Some(name) => {
+                let sdk = tierwise::aws::sdk_config(&settings.aws).await;
+                let pool = tierwise::aws::secrets::ssm_pool(&sdk, name, refs).await?;
+                (pool.clone(), spawn(pool), sdk)
+            }
+        };
         // While the model loads: the provider keys (Secrets Manager / SSM / env; never logged)
         // and the breakers' first snapshot, so the first request pays for neither.
         let proxy = if settings.proxy.enabled {

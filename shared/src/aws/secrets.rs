@@ -133,6 +133,63 @@ pub fn deployment_pool(
     Ok(pool)
 }
 
+/// The pool could not be read from its SSM parameter.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolSourceError {
+    /// The parameter could not be read (missing, empty, refused, SSM unavailable).
+    #[error("pool parameter {name}: {reason}")]
+    Unreadable { name: String, reason: String },
+    /// The parameter's text is not a valid pool (the message names the field).
+    #[error("pool parameter {name}: {source}")]
+    Invalid {
+        name: String,
+        #[source]
+        source: ConfigError,
+    },
+}
+
+impl PoolSourceError {
+    /// Whether reading again may succeed (SSM throttled or unavailable).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PoolSourceError::Unreadable { reason, .. } if reason.starts_with("SSM"))
+    }
+}
+
+/// The pool a function serves, from the SSM parameter `name` (`TIERWISE_POOL_SSM_PARAMETER`;
+/// a `String` or `SecureString` holding the pool's TOML): a price change or a moved model is a
+/// parameter update and a new cold start, no rebuild. Key references as in
+/// [`deployment_pool`].
+pub async fn ssm_pool(
+    sdk: &SdkConfig,
+    name: &str,
+    key_refs: &[(String, String)],
+) -> Result<PoolConfig, PoolSourceError> {
+    let clients = Clients {
+        ssm: aws_sdk_ssm::Client::new(sdk),
+        secrets: aws_sdk_secretsmanager::Client::new(sdk),
+    };
+    let unreadable = |reason: String| PoolSourceError::Unreadable {
+        name: name.to_string(),
+        reason,
+    };
+    let text = match read_key(&clients, KeySource::Ssm(name)).await {
+        Ok(t) if t.is_empty() => return Err(unreadable("the parameter is empty".into())),
+        Ok(t) => t,
+        Err(Unread::NotFound) => return Err(unreadable("no such parameter".into())),
+        Err(Unread::Service(e)) => return Err(unreadable(format!("SSM: {e}"))),
+        Err(_) => return Err(unreadable("the parameter cannot be read".into())),
+    };
+    let invalid = |source| PoolSourceError::Invalid {
+        name: name.to_string(),
+        source,
+    };
+    let mut pool = PoolConfig::from_toml_str(&text).map_err(invalid)?;
+    for (provider, key_ref) in key_refs {
+        pool.set_api_key_ref(provider, key_ref).map_err(invalid)?;
+    }
+    Ok(pool)
+}
+
 /// The clients, built once per [`load_endpoints`].
 struct Clients {
     ssm: aws_sdk_ssm::Client,

@@ -51,6 +51,9 @@ pub struct RouterSettings {
     pub fallback_queue_url: String,
     /// Pool file; the bundled pool when absent.
     pub pool_path: Option<PathBuf>,
+    /// `TIERWISE_POOL_SSM_PARAMETER`: the pool from an SSM parameter instead (no rebuild to
+    /// change a price); exclusive with `pool_path`.
+    pub pool_ssm_parameter: Option<String>,
     /// `TIERWISE_CLASSIFIER_PATH`: a classifier artifact (`tierwise train`); the bundled one
     /// when absent.
     pub classifier_path: Option<PathBuf>,
@@ -157,6 +160,7 @@ struct RawRouterSettings {
     shadow_queue_url: String,
     fallback_queue_url: String,
     pool_path: Option<PathBuf>,
+    pool_ssm_parameter: Option<String>,
     classifier_path: Option<PathBuf>,
     shadow_rate: Option<f64>,
     #[serde(default)]
@@ -203,6 +207,7 @@ impl RouterSettings {
             shadow_queue_url: raw.shadow_queue_url,
             fallback_queue_url: raw.fallback_queue_url,
             pool_path: raw.pool_path,
+            pool_ssm_parameter: raw.pool_ssm_parameter.filter(|p| !p.trim().is_empty()),
             classifier_path: raw.classifier_path,
             shadow_rate: raw.shadow_rate,
             log_query_text: raw.log_query_text,
@@ -247,6 +252,12 @@ impl RouterSettings {
         };
         if self.table.trim().is_empty() {
             return bad("TABLE", "must not be empty");
+        }
+        if self.pool_path.is_some() && self.pool_ssm_parameter.is_some() {
+            return bad(
+                "POOL_SSM_PARAMETER",
+                "give the pool as a file (POOL_PATH) or an SSM parameter, not both",
+            );
         }
         for (name, url) in [
             ("SHADOW_QUEUE_URL", &self.shadow_queue_url),

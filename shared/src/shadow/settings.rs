@@ -16,6 +16,8 @@ pub struct EvaluatorSettings {
     pub table: String,
     /// `TIERWISE_POOL_PATH`: pool file; the bundled pool when absent.
     pub pool_path: Option<PathBuf>,
+    /// `TIERWISE_POOL_SSM_PARAMETER`: the pool from an SSM parameter instead (as the router).
+    pub pool_ssm_parameter: Option<String>,
     /// `TIERWISE_REFERENCE_MODEL`: answers every sample with this model (one of the pool's)
     /// instead of the sample's reference (the pool's baseline when the router sent it).
     pub reference_model: Option<String>,
@@ -60,6 +62,7 @@ pub struct EvaluatorSettings {
 struct RawEvaluatorSettings {
     table: String,
     pool_path: Option<PathBuf>,
+    pool_ssm_parameter: Option<String>,
     reference_model: Option<String>,
     log_level: Option<String>,
     keep_prompts: Option<bool>,
@@ -152,6 +155,7 @@ impl EvaluatorSettings {
         let s = EvaluatorSettings {
             table: raw.table,
             pool_path: raw.pool_path,
+            pool_ssm_parameter: raw.pool_ssm_parameter.filter(|p| !p.trim().is_empty()),
             reference_model: raw.reference_model.filter(|m| !m.trim().is_empty()),
             log_level: raw.log_level.unwrap_or_else(|| "info".into()),
             keep_prompts: raw.keep_prompts.unwrap_or(true),
