@@ -43,6 +43,23 @@ impl DynamoCallLedger {
         s(format!("Q#{query_id}"))
     }
 
+    /// A `PutItem` of the marker of `query_id` in `state`, expiring at `ttl` (epoch seconds).
+    fn put_marker(
+        &self,
+        query_id: &str,
+        state: &str,
+        ttl: impl ToString,
+    ) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", Self::pk(query_id))
+            .item("sk", s(SK))
+            .item("record", s(SK))
+            .item("state", s(state))
+            .item("ttl", n(ttl))
+    }
+
     async fn read(&self, query_id: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -91,15 +108,8 @@ impl CallLedger for DynamoCallLedger {
     async fn begin(&self, query_id: &str, now_ms: u64, lease_ms: u64) -> Result<Begin, StoreError> {
         let expires = now_ms / 1000 + LIVE_TTL_SECS;
         let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", Self::pk(query_id))
-            .item("sk", s(SK))
-            .item("record", s(SK))
-            .item("state", s(LIVE))
+            .put_marker(query_id, LIVE, expires)
             .item("lease_until", n(now_ms + lease_ms))
-            .item("ttl", n(expires))
             .condition_expression("attribute_not_exists(pk) OR (#st = :live AND #lu < :now)")
             .expression_attribute_names("#st", "state")
             .expression_attribute_names("#lu", "lease_until")
@@ -131,15 +141,7 @@ impl CallLedger for DynamoCallLedger {
         answer: Option<&StoredAnswer>,
         expires_unix: i64,
     ) -> Result<(), StoreError> {
-        let mut req = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", Self::pk(query_id))
-            .item("sk", s(SK))
-            .item("record", s(SK))
-            .item("state", s(DONE))
-            .item("ttl", n(expires_unix));
+        let mut req = self.put_marker(query_id, DONE, expires_unix);
         if let Some(a) = answer.and_then(keepable) {
             let headers: HashMap<String, AttributeValue> =
                 a.headers.iter().map(|(k, v)| (k.clone(), s(v))).collect();

@@ -55,9 +55,13 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 impl SampleSink for SqsQueue {
     async fn send_sample(&self, sample: &ShadowSample) -> Result<(), StoreError> {
         // An oversize message would be refused, then refused again by the fallback queue:
-        // cut to fit instead (flagged), never lost.
-        let fitted = sample.clone().fit(MAX_SAMPLE_BYTES);
-        self.send(encode(&fitted)?).await
+        // cut to fit instead (flagged), never lost. Encoded once when it fits (the usual case).
+        let body = encode(sample)?;
+        if body.len() <= MAX_SAMPLE_BYTES {
+            return self.send(body).await;
+        }
+        self.send(encode(&sample.clone().fit(MAX_SAMPLE_BYTES))?)
+            .await
     }
 }
 

@@ -187,11 +187,20 @@ pub fn usage_cost_usd(model: &ModelSpec, usage: &Usage) -> f64 {
         / 1_000_000.0
 }
 
-/// The body sent to `model`: the caller's, with the model set and, for a stream, usage asked
-/// for in the last chunk (so it can be priced).
-pub fn upstream_body(template: &Map<String, Value>, model: &str, stream: bool) -> Bytes {
+/// The body sent to `model`: the caller's, with the model set, its output bounded by
+/// `max_output` tokens when given ([`cap_output`]) and, for a stream, usage asked for in the
+/// last chunk (so it can be priced).
+pub fn upstream_body(
+    template: &Map<String, Value>,
+    model: &str,
+    stream: bool,
+    max_output: Option<u64>,
+) -> Bytes {
     let mut body = template.clone();
     body.insert("model".into(), Value::String(model.to_string()));
+    if let Some(max) = max_output {
+        cap_output(&mut body, max);
+    }
     if stream {
         let opts = body
             .entry("stream_options")
@@ -208,10 +217,7 @@ pub fn upstream_body(template: &Map<String, Value>, model: &str, stream: bool) -
 /// The body with its output bounded by `max` tokens: the caller's `max_completion_tokens` /
 /// `max_tokens` lowered to it, or `max_tokens` set when the caller gave neither — so the
 /// worst case of the call fits the cost cap.
-fn cap_output(body: Bytes, max: u64) -> Bytes {
-    let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(&body) else {
-        return body;
-    };
+fn cap_output(obj: &mut Map<String, Value>, max: u64) {
     let keys = ["max_completion_tokens", "max_tokens"];
     let mut given = false;
     for k in keys {
@@ -227,7 +233,6 @@ fn cap_output(body: Bytes, max: u64) -> Bytes {
     if !given {
         obj.insert("max_tokens".into(), Value::from(max));
     }
-    Bytes::from(Value::Object(obj).to_string())
 }
 
 /// Runs the chain.
@@ -326,11 +331,12 @@ impl<U: ChatUpstream, H: HealthReporter> Run<'_, U, H> {
     ) -> Option<ChainOutcome> {
         let plan = self.plan;
         let cand = &plan.candidates[index];
-        let body = upstream_body(&plan.body, cand.model.upstream_name(), plan.stream);
-        let body = match self.affordable_output(&cand.model) {
-            Some(max) => cap_output(body, max),
-            None => body,
-        };
+        let body = upstream_body(
+            &plan.body,
+            cand.model.upstream_name(),
+            plan.stream,
+            self.affordable_output(&cand.model),
+        );
         let mut retry = 0u32;
         loop {
             let Some(budget) = budget(plan.deadline, self.settings) else {
@@ -888,23 +894,26 @@ mod tests {
             r#"{"model":"auto","stream":true,"messages":[],"stream_options":{"x":1}}"#,
         )
         .unwrap();
-        let b: Value = serde_json::from_slice(&upstream_body(&t, "m/x", true)).unwrap();
+        let b: Value = serde_json::from_slice(&upstream_body(&t, "m/x", true, None)).unwrap();
         assert_eq!(b["model"], "m/x");
         assert_eq!(b["stream_options"]["include_usage"], true);
         assert_eq!(b["stream_options"]["x"], 1);
-        let b: Value = serde_json::from_slice(&upstream_body(&t, "m/x", false)).unwrap();
+        let b: Value = serde_json::from_slice(&upstream_body(&t, "m/x", false, None)).unwrap();
         assert_eq!(b["stream_options"], serde_json::json!({"x": 1}));
     }
 
     #[test]
     fn the_output_is_bounded_so_the_worst_case_fits_the_cap() {
-        let body = |s: &str| Bytes::from(s.to_string());
-        let read = |b: Bytes| serde_json::from_slice::<Value>(&b).unwrap();
-        let v = read(cap_output(body(r#"{"model":"m","messages":[]}"#), 500));
+        let capped = |s: &str, max: u64| {
+            let mut obj: Map<String, Value> = serde_json::from_str(s).unwrap();
+            cap_output(&mut obj, max);
+            Value::Object(obj)
+        };
+        let v = capped(r#"{"model":"m","messages":[]}"#, 500);
         assert_eq!(v["max_tokens"], 500, "injected when the caller gave none");
-        let v = read(cap_output(body(r#"{"max_tokens":9000}"#), 500));
+        let v = capped(r#"{"max_tokens":9000}"#, 500);
         assert_eq!(v["max_tokens"], 500, "lowered");
-        let v = read(cap_output(body(r#"{"max_completion_tokens":100}"#), 500));
+        let v = capped(r#"{"max_completion_tokens":100}"#, 500);
         assert_eq!(v["max_completion_tokens"], 100, "a lower ask stands");
         assert!(v.get("max_tokens").is_none());
     }

@@ -217,10 +217,7 @@ fn request_cap(header: Option<&str>, body: Option<f64>) -> Result<Option<f64>, C
             )
         })
         .transpose()?;
-    Ok(match (header, body) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    })
+    Ok(effective_cap(header, body))
 }
 
 /// Why a chat request was refused before any upstream call.

@@ -492,12 +492,7 @@ impl Router {
             .collect();
         let candidates = || order.iter().flat_map(|t| self.pool.tier_models(*t));
         if !candidates().any(|m| m.supports(needs)) {
-            let needs: Vec<&str> = needs.iter().map(|c| c.as_str()).collect();
-            return Err(RouteError::Unsupported {
-                needs: needs.join(", "),
-                min: lo,
-                max: hi,
-            });
+            return Err(unsupported(needs, lo, hi));
         }
         if !candidates().any(|m| fits(m) && m.supports(needs)) {
             return Err(RouteError::ContextTooLong {
@@ -541,12 +536,7 @@ impl Router {
             RouteError::InvalidRequest(format!("`{model_id}` is not a model of the pool"))
         })?;
         if !model.supports(&req.needs) {
-            let needs: Vec<&str> = req.needs.iter().map(|c| c.as_str()).collect();
-            return Err(RouteError::Unsupported {
-                needs: needs.join(", "),
-                min: tier,
-                max: tier,
-            });
+            return Err(unsupported(&req.needs, tier, tier));
         }
         let (text, messages_tokens) = self.request_text(req)?;
         let tenant = tenant_of(req)?;
@@ -738,6 +728,16 @@ pub fn routed_text_of<'a>(
     }
     parts.push(last);
     Ok(parts.join("\n\n"))
+}
+
+/// No model of tiers `lo..=hi` serves what the request `needs`.
+fn unsupported(needs: &BTreeSet<Capability>, lo: Tier, hi: Tier) -> RouteError {
+    let needs: Vec<&str> = needs.iter().map(|c| c.as_str()).collect();
+    RouteError::Unsupported {
+        needs: needs.join(", "),
+        min: lo,
+        max: hi,
+    }
 }
 
 /// `x` rounded to 3 decimals (milliseconds, confidences on the wire).
