@@ -118,6 +118,7 @@ impl ChatRequest {
         };
         let max_cost_usd = request_cap(header_cap, options.max_cost_usd)?;
         let needs = needs_of(&obj, &messages, stream);
+        let tools = tool_definitions(&obj);
         Ok(ChatRequest {
             body: obj,
             model,
@@ -129,6 +130,7 @@ impl ChatRequest {
                 max_tier: options.max_tier,
                 tenant: options.tenant,
                 needs,
+                tools,
             },
             stream,
             max_output_tokens,
@@ -183,6 +185,17 @@ fn needs_of(body: &Map<String, Value>, messages: &[Message], stream: bool) -> BT
         needs.insert(Capability::Streaming);
     }
     needs
+}
+
+/// The tool definitions of a chat body (`tools`, and the legacy `functions`), which count
+/// toward its input tokens.
+fn tool_definitions(body: &Map<String, Value>) -> Vec<Value> {
+    ["tools", "functions"]
+        .iter()
+        .filter_map(|k| body.get(*k).and_then(Value::as_array))
+        .flatten()
+        .cloned()
+        .collect()
 }
 
 /// The cap a call must fit: the lower of the caller's and the pool's, so a caller can lower
@@ -698,6 +711,39 @@ mod tests {
             plain.route.needs.is_empty(),
             "an empty tools list needs nothing"
         );
+    }
+
+    #[test]
+    fn tool_definitions_go_to_the_router_to_be_counted() {
+        let r = ChatRequest::parse(
+            br#"{"model":"auto","messages":[{"role":"user","content":"hi"}],
+                "tools":[{"type":"function","function":{"name":"a","parameters":{}}},
+                         {"type":"function","function":{"name":"b"}}],
+                "functions":[{"name":"c","description":"legacy"}]}"#,
+            None,
+        )
+        .unwrap();
+        let texts: Vec<String> = r
+            .route
+            .tools
+            .iter()
+            .map(crate::routing::input_tokens::tool_text)
+            .collect();
+        let want = [
+            json!({"name": "a", "parameters": {}}),
+            json!({"name": "b"}),
+            json!({"name": "c", "description": "legacy"}),
+        ]
+        .map(|v| v.to_string());
+        assert_eq!(texts, want);
+        // The body still carries them upstream.
+        assert!(r.body.contains_key("tools") && r.body.contains_key("functions"));
+        let none = ChatRequest::parse(
+            br#"{"model":"auto","tools":null,"messages":[{"role":"user","content":"hi"}]}"#,
+            None,
+        )
+        .unwrap();
+        assert!(none.route.tools.is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::ledger::money::Usd;
 use crate::routing::classifier::{ClassifierError, TierClassifier, TierProbs};
 use crate::routing::embed::{EmbedError, Embedder};
 use crate::routing::features::{self, ROUTER_WINDOW};
+use crate::routing::input_tokens;
 use crate::routing::pool::{Capability, ConfigError, ModelSpec, PoolConfig, Tier};
 use crate::routing::rules::{QueryFacts, Rules, RulesError};
 
@@ -103,7 +104,8 @@ pub struct Message {
     pub content: MessageContent,
 }
 
-/// Message content: text, or OpenAI content parts (only `text` parts are read).
+/// Message content: text, or OpenAI content parts (`text` parts are routed on; image parts
+/// count toward the input tokens, [`input_tokens::image_part_tokens`]).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
@@ -175,6 +177,11 @@ pub struct RouteRequest {
     /// The chat flow fills it from the request's body.
     #[serde(default)]
     pub needs: BTreeSet<Capability>,
+    /// Tool (function) definitions sent with the request, counted in its input tokens
+    /// ([`input_tokens::tools_tokens`]). The chat flow fills it from the body's `tools` and
+    /// `functions`; not a `/v1/route` field.
+    #[serde(skip)]
+    pub tools: Vec<serde_json::Value>,
 }
 
 impl RouteRequest {
@@ -410,13 +417,14 @@ impl Router {
         health: &dyn HealthView,
     ) -> Result<Decision, RouteError> {
         let started = Instant::now();
-        let (routed_text, messages_tokens) = self.request_text(req)?;
+        let input = self.request_text(req)?;
         let threshold = self.threshold(req)?;
         let tenant = tenant_of(req)?;
-        let mut choice = self.choose_tier(&routed_text, threshold)?;
-        if let Some(all) = messages_tokens {
+        let mut choice = self.choose_tier(&input.routed, threshold)?;
+        if let Some(all) = input.messages_tokens {
             choice.input_tokens = all.max(choice.input_tokens);
         }
+        choice.input_tokens += input.tools_tokens;
         let lo = req.min_tier.unwrap_or(Tier::Tier1);
         let hi = req.max_tier.unwrap_or(Tier::Tier3);
         let picked = self.pick_model(&choice, lo, hi, &req.needs, health)?;
@@ -538,16 +546,17 @@ impl Router {
         if !model.supports(&req.needs) {
             return Err(unsupported(&req.needs, tier, tier));
         }
-        let (text, messages_tokens) = self.request_text(req)?;
+        let input = self.request_text(req)?;
         let tenant = tenant_of(req)?;
-        let input_tokens = match messages_tokens {
-            Some(n) => n as u64,
+        let text_tokens = match input.messages_tokens {
+            Some(n) => n,
             None => self
                 .embedder
                 .tokenizer()
-                .count(&text)
-                .map_err(RouteError::Internal)? as u64,
+                .count(&input.routed)
+                .map_err(RouteError::Internal)?,
         };
+        let input_tokens = (text_tokens + input.tools_tokens) as u64;
         Ok(self.priced(started, model, tier, input_tokens, tenant, Vec::new()))
     }
 
@@ -655,9 +664,10 @@ impl Router {
         })
     }
 
-    /// The text to route on, and for a conversation the token count of all its messages (a
-    /// single query is counted by the routing pass itself).
-    fn request_text(&self, req: &RouteRequest) -> Result<(String, Option<usize>), RouteError> {
+    /// The text to route on and what the rest of the input counts: for a conversation the
+    /// tokens of all its messages, images included (a single query is counted by the routing
+    /// pass itself), and the tokens of the tool definitions.
+    fn request_text(&self, req: &RouteRequest) -> Result<RequestInput, RouteError> {
         let count = |s: &str| {
             self.embedder
                 .tokenizer()
@@ -678,7 +688,11 @@ impl Router {
                 if q.trim().is_empty() {
                     return Err(RouteError::InvalidRequest("`query` is empty".into()));
                 }
-                Ok((q.clone(), None))
+                Ok(RequestInput {
+                    routed: q.clone(),
+                    messages_tokens: None,
+                    tools_tokens: input_tokens::tools_tokens(&req.tools, count)?,
+                })
             }
             (None, Some(msgs)) => {
                 let texts: Vec<String> = msgs.iter().map(|m| m.content.text()).collect();
@@ -688,12 +702,37 @@ impl Router {
                 }
                 let routed = routed_text_of(msgs.iter().map(|m| m.role.as_str()).zip(&texts))?;
                 let mut tokens = 0;
-                for t in &texts {
-                    tokens += count(t)? + TOKENS_PER_MESSAGE;
+                for (m, t) in msgs.iter().zip(&texts) {
+                    tokens += count(t)? + TOKENS_PER_MESSAGE + images_tokens(&m.content);
                 }
-                Ok((routed, Some(tokens)))
+                Ok(RequestInput {
+                    routed,
+                    messages_tokens: Some(tokens),
+                    tools_tokens: input_tokens::tools_tokens(&req.tools, count)?,
+                })
             }
         }
+    }
+}
+
+/// A request's input as the router sees it ([`Router::route`], [`Router::passthrough`]).
+struct RequestInput {
+    /// The text to route on.
+    routed: String,
+    /// For a conversation, the tokens of every message (text, per-message overhead, images).
+    messages_tokens: Option<usize>,
+    /// The tokens of the tool definitions (0 without).
+    tools_tokens: usize,
+}
+
+/// The tokens of a message's image parts ([`input_tokens::image_part_tokens`]).
+fn images_tokens(content: &MessageContent) -> usize {
+    match content {
+        MessageContent::Parts(parts) => parts
+            .iter()
+            .filter_map(input_tokens::image_part_tokens)
+            .sum(),
+        _ => 0,
     }
 }
 
@@ -804,6 +843,134 @@ mod tests {
         );
         let err = routed(&[("system", "x"), ("assistant", "y")]).unwrap_err();
         assert!(matches!(err, RouteError::InvalidRequest(_)), "{err:?}");
+    }
+
+    /// A pool whose tier1 model reads 1,000 tokens (50 of them output) and whose tier2 and
+    /// tier3 models read 128,000; a greeting rule sends "hello!" to tier1.
+    fn small_tier1_router() -> Router {
+        let models = [
+            ("tier1", "deepseek/deepseek-v3", "0.14", "0.28", 1_000, 50),
+            (
+                "tier2",
+                "openai/gpt-4o-mini",
+                "0.15",
+                "0.60",
+                128_000,
+                16_384,
+            ),
+            ("tier3", "openai/gpt-4o", "2.50", "10.00", 128_000, 16_384),
+        ];
+        let tiers: String = models
+            .iter()
+            .map(|(tier, id, input, output, window, max_output)| {
+                format!(
+                    "[[tiers]]\nname = \"{tier}\"\n[[tiers.models]]\nid = \"{id}\"\n\
+                     input_usd_per_m = {input}\noutput_usd_per_m = {output}\n\
+                     context_window = {window}\nmax_output_tokens = {max_output}\n\
+                     provider = \"openrouter\"\n"
+                )
+            })
+            .collect();
+        let text = format!(
+            "pricing_version = \"2026-11-01\"\nbaseline_model = \"openai/gpt-4o\"\n\
+             confidence_threshold = 0.85\nexpected_output_tokens = 300\n{tiers}\
+             [providers.openrouter]\nbase_url = \"https://openrouter.ai/api/v1\"\n\
+             api_key_ref = \"TIERWISE_OPENROUTER_API_KEY\"\n\
+             [[rules.rule]]\nname = \"greeting\"\nmax_words = 6\n\
+             keywords_any = [\"hi\", \"hello\"]\ntier = \"tier1\"\n"
+        );
+        Router::with_pool(PoolConfig::from_toml_str(&text).unwrap()).unwrap()
+    }
+
+    fn conversation(content: serde_json::Value) -> RouteRequest {
+        RouteRequest {
+            messages: Some(vec![
+                serde_json::from_value(serde_json::json!({"role": "user", "content": content}))
+                    .unwrap(),
+            ]),
+            ..RouteRequest::default()
+        }
+    }
+
+    #[test]
+    fn tool_definitions_count_toward_the_context_window() {
+        let router = small_tier1_router();
+        let hello = conversation("hello!".into());
+        let plain = router.route(&hello, &AllHealthy).unwrap();
+        assert_eq!(
+            (plain.tier, plain.decided_by.to_string().as_str()),
+            (Tier::Tier1, "rule:greeting")
+        );
+        // The text fits tier1's 1,000 tokens; the tool's schema (~1,500 tokens) does not.
+        let ticket = serde_json::json!({"type": "function", "function": {
+            "name": "file_ticket",
+            "description": "Files a support ticket. ".repeat(300),
+            "parameters": {"type": "object", "properties": {
+                "title": {"type": "string"}, "body": {"type": "string"}}}
+        }});
+        let with_tools = RouteRequest {
+            tools: vec![ticket],
+            ..hello.clone()
+        };
+        let d = router.route(&with_tools, &AllHealthy).unwrap();
+        assert!(d.input_tokens > plain.input_tokens + 1_000, "{d:?}");
+        assert_eq!(
+            (d.tier, d.model.as_str()),
+            (Tier::Tier2, "openai/gpt-4o-mini"),
+            "{d:?}"
+        );
+        assert!(d.estimated_cost_usd > plain.estimated_cost_usd);
+        // Held to tier1, it is refused rather than sent to a model that cannot read it.
+        let held = RouteRequest {
+            max_tier: Some(Tier::Tier1),
+            ..with_tools.clone()
+        };
+        let err = router.route(&held, &AllHealthy).unwrap_err();
+        assert!(
+            matches!(err, RouteError::ContextTooLong { tokens } if tokens as u64 == d.input_tokens),
+            "{err:?}"
+        );
+        // A pass-through request is priced on the same count; a single query too.
+        let p = router
+            .passthrough(&with_tools, "openai/gpt-4o-mini")
+            .unwrap();
+        assert_eq!(p.input_tokens, d.input_tokens);
+        let query = RouteRequest {
+            tools: with_tools.tools.clone(),
+            ..RouteRequest::query("hello!")
+        };
+        let q = router.route(&query, &AllHealthy).unwrap();
+        assert_eq!(q.tier, Tier::Tier2, "{q:?}");
+        assert!(q.input_tokens > 1_000, "{q:?}");
+    }
+
+    #[test]
+    fn image_parts_count_toward_the_input_tokens_and_the_cost() {
+        let router = small_tier1_router();
+        let text = serde_json::json!({"type": "text", "text": "hello! what is in this picture?"});
+        let image = |detail: &str| {
+            serde_json::json!({"type": "image_url",
+                "image_url": {"url": "https://example.com/cat.png", "detail": detail}})
+        };
+        let route = |parts: Vec<serde_json::Value>| {
+            router
+                .route(&conversation(parts.into()), &AllHealthy)
+                .unwrap()
+        };
+        let plain = route(vec![text.clone()]);
+        let high = route(vec![text.clone(), image("high")]);
+        let low = route(vec![text.clone(), image("low")]);
+        assert_eq!(plain.tier, Tier::Tier1, "{plain:?}");
+        for (d, extra) in [(&high, 765), (&low, 85)] {
+            assert_eq!(d.model, plain.model, "the same text is routed the same way");
+            assert_eq!(d.input_tokens, plain.input_tokens + extra, "{d:?}");
+            assert!(d.estimated_cost_usd > plain.estimated_cost_usd, "{d:?}");
+            assert!(d.baseline_cost_usd > plain.baseline_cost_usd, "{d:?}");
+        }
+        // Two high-detail images (1,530 tokens) no longer fit tier1's window.
+        let two = route(vec![text, image("auto"), image("high")]);
+        assert_eq!(two.input_tokens, plain.input_tokens + 2 * 765);
+        assert_eq!(two.tier, Tier::Tier2, "{two:?}");
     }
 
     #[test]
