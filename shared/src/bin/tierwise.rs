@@ -74,6 +74,10 @@ enum Command {
         /// The reference file (the repository's is tests/data/minilm_reference.jsonl).
         #[arg(long)]
         reference: PathBuf,
+        /// A candidate ONNX model (MiniLM-shaped, same tokenizer) instead of the bundled one:
+        /// check a rebuilt model on every kernel path before bundling it.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Print the classifier's feature names (JSON array), in vector order.
     #[command(hide = true)]
@@ -277,7 +281,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&q.embedding.0)?);
         }
         Command::Features { data, out, threads } => write_features(&data, &out, threads)?,
-        Command::Parity { reference } => parity(&reference)?,
+        Command::Parity { reference, model } => parity(&reference, model.as_deref())?,
         Command::FeatureNames => println!(
             "{}",
             serde_json::to_string(&tierwise::routing::features::feature_names())?
@@ -410,7 +414,7 @@ fn validate_pool(file: &std::path::Path, classifier: Option<PathBuf>) -> anyhow:
 }
 
 /// `tierwise parity`: the embedder against reference vectors; exit 2 when it does not pass.
-fn parity(reference: &std::path::Path) -> anyhow::Result<()> {
+fn parity(reference: &std::path::Path, model: Option<&std::path::Path>) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(reference)
         .with_context(|| format!("reading {}", reference.display()))?;
     let refs = text
@@ -419,7 +423,14 @@ fn parity(reference: &std::path::Path) -> anyhow::Result<()> {
         .map(serde_json::from_str)
         .collect::<Result<Vec<tierwise::routing::embed::parity::Reference>, _>>()
         .with_context(|| format!("parsing {}", reference.display()))?;
-    let embedder = tierwise::routing::embed::Embedder::bundled().context("loading the embedder")?;
+    use tierwise::routing::embed::{Embedder, WordPiece, rten_engine::RtenEngine};
+    let embedder = match model {
+        None => Embedder::bundled().context("loading the embedder")?,
+        Some(path) => Embedder::new(
+            std::sync::Arc::new(WordPiece::bundled()?),
+            Box::new(RtenEngine::from_file(path)?),
+        ),
+    };
     let report = tierwise::routing::embed::parity::check(&embedder, &refs)?;
     println!("{}", serde_json::to_string(&report)?);
     if !report.passes() {
