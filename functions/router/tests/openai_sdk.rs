@@ -14,10 +14,12 @@
 //! emulator's, as in a local run.
 //!
 //! `tests/support/openai_sdk_check.py` makes each case's calls with the SDK and prints what it
-//! got back; this test asserts on that and on the calls the provider received. Cases: a routed
-//! chat (`model="auto"`: text, usage, the routed model), a stream with
-//! `stream_options.include_usage` (chunks joined, the final usage chunk), a tool call (routed to
-//! a model whose pool `capabilities` include `tools`, parsed by the SDK), JSON mode (to a
+//! got back; this test asserts on that and on the calls the provider received, once with the
+//! router answering buffered (as `tests/local.sh` and the API Gateway deployment run it) and
+//! once through Lambda response streaming (as the template's function URL runs it). Cases: a
+//! routed chat (`model="auto"`: text, usage, the routed model), a stream with
+//! `stream_options.include_usage` (chunks joined, the final usage chunk), a tool call (routed
+//! to a model whose pool `capabilities` include `tools`, parsed by the SDK), JSON mode (to a
 //! `json_mode` model), and errors as the SDK's own exceptions: context too long
 //! (`BadRequestError`, `context_length_exceeded`), an unknown model (`NotFoundError`), a key
 //! over its budget (`RateLimitError`), a wrong key (`AuthenticationError`), and provider
@@ -294,7 +296,10 @@ struct Stack {
 }
 
 impl Stack {
-    fn start() -> Stack {
+    /// With `streaming`, the router answers through Lambda response streaming
+    /// (`TIERWISE_RESPONSE_STREAMING=true`, as the template's function URL runs it); else
+    /// buffered, as `tests/local.sh` and the API Gateway deployment run it.
+    fn start(streaming: bool) -> Stack {
         let moto = Moto::start().unwrap_or_else(|e| panic!("{e}"));
         let dir = std::env::temp_dir().join(unique_name("openai-sdk"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -375,7 +380,7 @@ impl Stack {
 
         let port = free_port();
         let mut emulator = start_emulator(port, &dir);
-        let env = [
+        let mut env = vec![
             ("AWS_ENDPOINT_URL", moto.endpoint().to_string()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "local".into()),
@@ -394,6 +399,9 @@ impl Stack {
             ("TIERWISE_POOL_PATH", pool.display().to_string()),
             ("FAKE_PROVIDER_KEY", PROVIDER_KEY.into()),
         ];
+        if streaming {
+            env.push(("TIERWISE_RESPONSE_STREAMING", "true".into()));
+        }
         let router = start_router(port, &dir, &env);
         emulator.check_running();
         Stack {
@@ -631,9 +639,20 @@ fn check_provider_plain_text(seen: &Value, st: &Stack) {
 type Check = fn(&Value, &Stack);
 
 #[test]
-fn the_openai_python_sdk_works_against_the_router_under_the_lambda_emulator() {
+fn the_openai_sdk_against_the_buffered_router() {
+    sdk_cases(false);
+}
+
+#[test]
+fn the_openai_sdk_against_the_streaming_router() {
+    sdk_cases(true);
+}
+
+/// Starts a stack, runs every case of the script, checks each, and fails naming every case
+/// that failed.
+fn sdk_cases(streaming: bool) {
     let started = Instant::now();
-    let mut st = Stack::start();
+    let mut st = Stack::start(streaming);
     let ready = started.elapsed();
     let seen = run_sdk(&st.base_url, &st.key, &st.poor_key);
     let checks: [(&str, Check); 12] = [
@@ -682,14 +701,14 @@ fn the_openai_python_sdk_works_against_the_router_under_the_lambda_emulator() {
     st.router.check_running();
     st.emulator.check_running();
     eprintln!(
-        "openai_sdk: stack ready in {:.1} s, {} cases in {:.1} s in all",
+        "openai_sdk (streaming: {streaming}): stack ready in {:.1} s, {} cases in {:.1} s in all",
         ready.as_secs_f64(),
         seen.len(),
         started.elapsed().as_secs_f64()
     );
     assert!(
         failed.is_empty(),
-        "{} case(s) failed:\n{}\n{}\n{}",
+        "{} case(s) failed (streaming: {streaming}):\n{}\n{}\n{}",
         failed.len(),
         failed.join("\n"),
         st.router.tail(),
