@@ -197,32 +197,49 @@ fn wait_for(p: &mut Proc, what: &str, limit: Duration, mut until: impl FnMut() -
     }
 }
 
-/// cargo-lambda's emulator on `port`: the function URL (`/lambda-url/<name>/...`) and the
-/// Runtime API (`/.rt/<name>/...`), the function left to the caller.
-fn start_emulator(port: u16, dir: &Path) -> Proc {
-    let mut cmd = Command::new("cargo-lambda");
-    // `cargo lambda watch` is cargo running `cargo-lambda lambda watch`; run it directly so
-    // that the process killed at the end is the emulator itself. It reads the workspace's
-    // metadata, so it runs at the root.
-    cmd.args(["lambda", "watch", "--only-lambda-apis", "--quiet"])
-        .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
-        .arg(port.to_string())
-        .current_dir(REPO);
+/// cargo-lambda's emulator on a free port: the function URL (`/lambda-url/<name>/...`) and
+/// the Runtime API (`/.rt/<name>/...`), the function left to the caller. The port is free a
+/// moment before the emulator binds it; when another process took it meanwhile the emulator
+/// exits at once, and another port is tried.
+fn start_emulator(dir: &Path) -> (Proc, u16) {
     let missing = format!("cargo-lambda (PyPI cargo-lambda==1.9.2) is not on PATH: {INSTALL}");
-    let mut p = spawn(
-        "cargo lambda watch",
-        cmd,
-        dir.join("emulator.log"),
-        &missing,
-    );
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_for(
-        &mut p,
-        "the emulator listening",
-        Duration::from_secs(60),
-        || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok(),
-    );
-    p
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let port = free_port();
+        let mut cmd = Command::new("cargo-lambda");
+        // `cargo lambda watch` is cargo running `cargo-lambda lambda watch`; run it directly
+        // so that the process killed at the end is the emulator itself. It reads the
+        // workspace's metadata, so it runs at the root.
+        cmd.args(["lambda", "watch", "--only-lambda-apis", "--quiet"])
+            .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
+            .arg(port.to_string())
+            .current_dir(REPO);
+        let log = dir.join(format!("emulator-{attempt}.log"));
+        let mut p = spawn("cargo lambda watch", cmd, log, &missing);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let exited = loop {
+            if let Ok(Some(_)) = p.child.try_wait() {
+                break true;
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                // A failed bind ends the emulator within milliseconds.
+                thread::sleep(Duration::from_millis(200));
+                break matches!(p.child.try_wait(), Ok(Some(_)));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the emulator is not listening on {addr} after 60 s\n{}",
+                p.tail()
+            );
+            thread::sleep(Duration::from_millis(50));
+        };
+        if !exited {
+            return (p, port);
+        }
+        assert!(attempt < 3, "the emulator did not start\n{}", p.tail());
+    }
 }
 
 /// The built router binary, polling the emulator's Runtime API as function `router`,
@@ -378,8 +395,7 @@ impl Stack {
         let pool = dir.join("pool.toml");
         std::fs::write(&pool, pool_toml(&fake.base_url())).unwrap();
 
-        let port = free_port();
-        let mut emulator = start_emulator(port, &dir);
+        let (mut emulator, port) = start_emulator(&dir);
         let mut env = vec![
             ("AWS_ENDPOINT_URL", moto.endpoint().to_string()),
             ("AWS_REGION", "us-east-1".into()),
