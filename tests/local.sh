@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/local.sh: the router Lambda on this machine against moto, no AWS account needed.
 #
-#   1. installs what is missing: moto[server] (tests/requirements.txt) and cargo-lambda (PyPI);
+#   1. installs what is missing: moto[server] (tests/requirements.txt) and cargo-lambda
+#      (tests/requirements-nodeps.txt, without the cross-compiling toolchain it pulls in);
 #   2. starts moto_server on 127.0.0.1:$MOTO_PORT (default 5055) and creates the cost table and
 #      the queues in it (`tierwise setup-local`, the same definitions the tests use);
 #   3. runs the router under `cargo lambda watch` (the Lambda runtime emulator; rebuilds on
@@ -10,16 +11,21 @@
 # Then, from another shell:
 #   curl -s localhost:9000/lambda-url/router/v1/route -d '{"query": "What is the capital of France?"}'
 #   curl -s localhost:9000/lambda-url/router/v1/models
+#   python3: OpenAI(base_url="http://127.0.0.1:9000/lambda-url/router/v1", api_key="local")
 # Stop with Ctrl-C (moto stops with it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MOTO_PORT=${MOTO_PORT:-5055}
 PORT=${PORT:-9000}
 
+# The test command's venv (tests/run.sh), when there is one, has every tool pinned.
+if [ -d .venv-ci/bin ]; then export PATH="$PWD/.venv-ci/bin:$PATH"; fi
 python3 -c 'import moto.server' 2>/dev/null \
     || python3 -m pip install --quiet -r tests/requirements.txt
 command -v cargo-lambda >/dev/null 2>&1 || cargo lambda --version >/dev/null 2>&1 \
-    || python3 -m pip install --quiet "cargo-lambda==1.9.2"
+    || python3 -m pip install --quiet --no-deps -r tests/requirements-nodeps.txt
+# pip may have put cargo-lambda where PATH does not look (a pyenv not yet rehashed).
+export PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local

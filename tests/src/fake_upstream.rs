@@ -1,7 +1,8 @@
 //! A fake OpenAI-compatible upstream (LLM provider) on loopback, for the tests and load tests
 //! of the proxy and the evaluator: `POST /v1/chat/completions` answers realistic
 //! `chat.completion` JSON (or an SSE stream of `chat.completion.chunk`s when the request asks
-//! for `"stream": true`), and each model can be scripted to fail on command — any status with
+//! for `"stream": true`), a tool call on command ([`Behaviour::ToolCalls`]), and each model
+//! can be scripted to fail on command — any status with
 //! `Retry-After`, a hang past the caller's timeout, a truncated body, a slow stream chunk, a
 //! closed connection. Every call is logged ([`Call`]) so tests can assert the exact calls made
 //! (count, order, models).
@@ -32,6 +33,10 @@ pub enum Behaviour {
         content: Option<String>,
         usage: Option<(u64, u64)>,
     },
+    /// 200 with the assistant calling these functions (`(name, arguments JSON text)`), no
+    /// content, `finish_reason: "tool_calls"`; usage from word counts (the prompt's, then the
+    /// arguments'). Streamed as one `tool_calls` delta per call when the request streams.
+    ToolCalls(Vec<(String, String)>),
     /// Any status with a body (e.g. 429 with `Some("1")` as `Retry-After`, 500, 400 with an
     /// OpenAI error body). Sent as `application/json`, the same for streaming requests.
     Status {
@@ -66,6 +71,11 @@ impl Behaviour {
             content: Some(content.into()),
             usage: None,
         }
+    }
+
+    /// An answer calling one function with these arguments (JSON text).
+    pub fn tool_call(name: &str, arguments: &str) -> Self {
+        Behaviour::ToolCalls(vec![(name.to_string(), arguments.to_string())])
     }
 
     /// 429 with an OpenAI rate-limit error body and, when given, `Retry-After`.
@@ -105,6 +115,8 @@ impl Behaviour {
         match self {
             Behaviour::Answer { .. } if stream => "stream".into(),
             Behaviour::Answer { .. } => "answer".into(),
+            Behaviour::ToolCalls(_) if stream => "stream:tool_calls".into(),
+            Behaviour::ToolCalls(_) => "tool_calls".into(),
             Behaviour::Status { status, .. } => format!("status:{status}"),
             Behaviour::Hang(_) => "hang".into(),
             Behaviour::Truncated => "truncated".into(),
@@ -134,7 +146,8 @@ pub struct Call {
     pub body: String,
     /// When the request had been read in full.
     pub at: Instant,
-    /// What was answered: `"answer"`, `"stream"`, `"status:429"`, `"hang"`, `"truncated"`,
+    /// What was answered: `"answer"`, `"stream"`, `"tool_calls"`, `"stream:tool_calls"`,
+    /// `"status:429"`, `"hang"`, `"truncated"`,
     /// `"close"` (`"status:404"` for a path that is not chat completions, `"status:400"` for a
     /// body that is not a JSON object with a `model`).
     pub behaviour: String,
@@ -658,6 +671,24 @@ impl Ctx<'_> {
                     write_all(out, &simple_response(200, None, &body))
                 }
             }
+            Behaviour::ToolCalls(calls) => {
+                if !self.shared.sleep(self.latency) {
+                    return false;
+                }
+                let words: usize = calls
+                    .iter()
+                    .map(|(_, args)| args.split_whitespace().count())
+                    .sum();
+                let usage = (self.chat.prompt_words, words as u64);
+                if self.chat.stream {
+                    let delta = self.tool_calls_message(calls, true);
+                    self.stream_events(self.tool_call_events(delta, usage), false, out)
+                } else {
+                    let message = self.tool_calls_message(calls, false);
+                    let body = self.completion_of(message, "tool_calls", usage);
+                    write_all(out, &simple_response(200, None, &body))
+                }
+            }
             Behaviour::Truncated => {
                 if !self.shared.sleep(self.latency) {
                     return false;
@@ -691,7 +722,17 @@ impl Ctx<'_> {
         (content, usage)
     }
 
-    fn completion(&self, content: &str, (prompt, completion): (u64, u64)) -> String {
+    fn completion(&self, content: &str, usage: (u64, u64)) -> String {
+        let message = json!({"role": "assistant", "content": content, "refusal": null});
+        self.completion_of(message, "stop", usage)
+    }
+
+    fn completion_of(
+        &self,
+        message: Value,
+        finish_reason: &str,
+        (prompt, completion): (u64, u64),
+    ) -> String {
         json!({
             "id": self.new_id(),
             "object": "chat.completion",
@@ -700,13 +741,70 @@ impl Ctx<'_> {
             "system_fingerprint": "fp_fake",
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": null},
+                "message": message,
                 "logprobs": null,
-                "finish_reason": "stop"
+                "finish_reason": finish_reason
             }],
             "usage": usage_json(prompt, completion)
         })
         .to_string()
+    }
+
+    /// The assistant message calling `calls` (a stream's delta, with each call's `index`, when
+    /// `delta`); call ids are `call_fake<n>`.
+    fn tool_calls_message(&self, calls: &[(String, String)], delta: bool) -> Value {
+        let calls: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, (name, arguments))| {
+                let mut call = json!({
+                    "id": format!("call_fake{i}"),
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments}
+                });
+                if delta {
+                    call["index"] = json!(i);
+                }
+                call
+            })
+            .collect();
+        json!({"role": "assistant", "content": null, "tool_calls": calls})
+    }
+
+    /// The SSE events of a streamed tool call: the `tool_calls` delta, the `finish_reason`
+    /// event, the `usage` event (when asked for), `[DONE]`.
+    fn tool_call_events(&self, delta: Value, (prompt, completion): (u64, u64)) -> Vec<String> {
+        let id = self.new_id();
+        let created = unix_now();
+        let chunk = |choices: Value, usage: Value| {
+            let mut v = json!({
+                "id": id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": self.chat.model,
+                "system_fingerprint": "fp_fake",
+                "choices": choices
+            });
+            if self.chat.include_usage {
+                v["usage"] = usage;
+            }
+            v.to_string()
+        };
+        let mut events = vec![
+            chunk(
+                json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}]),
+                Value::Null,
+            ),
+            chunk(
+                json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "tool_calls"}]),
+                Value::Null,
+            ),
+        ];
+        if self.chat.include_usage {
+            events.push(chunk(json!([]), usage_json(prompt, completion)));
+        }
+        events.push("[DONE]".into());
+        events
     }
 
     fn new_id(&self) -> String {
@@ -774,7 +872,11 @@ impl Ctx<'_> {
         truncate: bool,
         out: &mut TcpStream,
     ) -> bool {
-        let events = self.events(content, usage);
+        self.stream_events(self.events(content, usage), truncate, out)
+    }
+
+    /// Streams these SSE events (see [`Ctx::stream`]).
+    fn stream_events(&self, events: Vec<String>, truncate: bool, out: &mut TcpStream) -> bool {
         let mut pending = head(200, "text/event-stream", None, None);
         let cut = events.len() / 2;
         for (i, event) in events.iter().enumerate() {

@@ -1,6 +1,6 @@
 //! Self-test of the fake OpenAI-compatible upstream (`tierwise_tests::fake_upstream`) with a
 //! tiny raw-TCP HTTP/1.1 client: scripted failures per model, the call log, truncated bodies,
-//! SSE streams with usage and stalls, hangs and closes, keep-alive and parallel load.
+//! SSE streams with usage and stalls, tool calls, hangs and closes, keep-alive and parallel load.
 
 #![allow(
     clippy::unwrap_used,
@@ -420,6 +420,51 @@ fn stream_with_include_usage_ends_with_usage_and_done() {
         events
             .iter()
             .all(|e| !e.contains("\"usage\"") || e == "[DONE]")
+    );
+}
+
+#[test]
+fn tool_calls_answer_and_stream() {
+    let up = FakeUpstream::start().unwrap();
+    up.set_default(
+        "m",
+        Behaviour::tool_call("get_weather", r#"{"city": "Paris"}"#),
+    );
+    let mut c = Client::connect(up.addr());
+    let r = c.chat(&chat_body("m", "weather in Paris?"));
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        v["choices"][0]["message"],
+        json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_fake0",
+            "type": "function", "function": {"name": "get_weather",
+            "arguments": r#"{"city": "Paris"}"#}}]})
+    );
+    // Prompt: "be brief" + 3 words; completion: the arguments' 2 words.
+    assert_eq!(
+        v["usage"],
+        json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7})
+    );
+
+    let r = c.chat(&stream_body("m", "weather in Paris?", true));
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let events = r.events();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(events[3], "[DONE]");
+    let chunks: Vec<Value> = events[..3]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let delta = &chunks[0]["choices"][0]["delta"];
+    assert_eq!(delta["tool_calls"][0]["index"], 0);
+    assert_eq!(delta["tool_calls"][0]["function"]["name"], "get_weather");
+    assert_eq!(chunks[1]["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(chunks[2]["choices"], json!([]));
+    assert_eq!(chunks[2]["usage"]["completion_tokens"], 2);
+    assert_eq!(
+        call_log(&up, |c| c.model.as_str()),
+        pairs(&[("m", "tool_calls"), ("m", "stream:tool_calls")])
     );
 }
 

@@ -602,7 +602,7 @@ fn a_request_needing_a_capability_goes_up_to_a_model_that_has_it() {
 }
 
 #[test]
-fn query_longer_than_every_context_window_is_a_413() {
+fn query_longer_than_every_context_window_is_a_400_context_length_exceeded() {
     let router = Router::with_pool(pool_with_windows([(100, 50); 3])).unwrap();
     // A short query fits (input + 50 output tokens <= 100) ...
     let short = router
@@ -617,7 +617,8 @@ fn query_longer_than_every_context_window_is_a_413() {
     let err = router
         .route(&RouteRequest::query(two_thousand_words()), &AllHealthy)
         .unwrap_err();
-    assert_eq!(status(&err), 413, "{err:?}");
+    assert_eq!(status(&err), 400, "{err:?}");
+    assert_eq!(ApiError::from(&err).code, "context_length_exceeded");
     assert!(
         matches!(err, RouteError::ContextTooLong { tokens } if tokens > 2000),
         "{err:?}"

@@ -525,7 +525,9 @@ mod aws_cmd {
     use tierwise::aws::{self, dynamo::DynamoCostStore, setup, sqs::SqsQueue};
     use tierwise::serve::settings::{AwsCallSettings, RouterSettings};
 
-    /// AWS call settings of the commands that read the table: longer than a Lambda's.
+    /// AWS call settings of the commands that read the table or set it up: longer than a
+    /// Lambda's (`setup-local` is often the first call to a moto that has just started, whose
+    /// first DynamoDB request takes seconds on a busy machine).
     pub const PATIENT: AwsCallSettings = AwsCallSettings {
         operation_timeout: std::time::Duration::from_secs(30),
         attempt_timeout: std::time::Duration::from_secs(10),
@@ -540,7 +542,7 @@ mod aws_cmd {
 
     pub fn setup_local(table: &str, prefix: &str) -> anyhow::Result<()> {
         runtime()?.block_on(async {
-            let sdk = aws::sdk_config(&AwsCallSettings::default()).await;
+            let sdk = aws::sdk_config(&PATIENT).await;
             let ddb = aws::dynamodb_client(&sdk);
             let sqs = aws::sqs_client(&sdk);
             let r = setup::create_router_resources(&ddb, &sqs, table, prefix).await?;

@@ -122,7 +122,8 @@ pub enum ChainOutcome {
     },
     /// A stream from candidate `index`, first bytes received.
     Streaming { stream: ChatStream, index: usize },
-    /// The provider refused the request as the caller's mistake: returned as sent.
+    /// The provider refused the request as the caller's mistake: returned with its status
+    /// and text (in the OpenAI error shape: `crate::proxy::upstream::openai_error_body`).
     Rejected {
         status: u16,
         content_type: String,
@@ -398,7 +399,7 @@ impl<U: ChatUpstream, H: HealthReporter> Run<'_, U, H> {
 
     /// Records a failed call of candidate `index` and reports it when it counts against the
     /// model; `Some` when the provider refused the request as the caller's mistake (the
-    /// chain ends: it is returned as sent).
+    /// chain ends: it is returned to the caller).
     async fn failed(
         &mut self,
         index: usize,

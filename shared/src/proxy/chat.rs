@@ -24,7 +24,9 @@ use crate::ledger::store::{CostSink, ParkingLot, SampleSink};
 use crate::proxy::chain::{
     self, Candidate, ChainOutcome, ChainPlan, Exhausted, HealthReporter, ProxyResult, ProxySettings,
 };
-use crate::proxy::upstream::{ChatStream, ChatUpstream, SseTap, UpstreamError, Usage};
+use crate::proxy::upstream::{
+    ChatStream, ChatUpstream, SseTap, UpstreamError, Usage, openai_error_body,
+};
 use crate::routing::decision::{
     Decision, HealthView, Message, MessageContent, RouteError, RouteRequest, round3,
 };
@@ -628,10 +630,18 @@ impl<C: CostSink, S: SampleSink, P: ParkingLot> RoutingService<C, S, P> {
                 body,
                 index,
             } => {
-                let answer = Answer {
-                    status,
-                    content_type,
-                    body,
+                // The provider's status and text, in the OpenAI error shape that clients read.
+                let answer = match openai_error_body(&body) {
+                    Some(body) => Answer {
+                        status,
+                        content_type: "application/json".into(),
+                        body,
+                    },
+                    None => Answer {
+                        status,
+                        content_type,
+                        body,
+                    },
                 };
                 let model = plan.candidates[index].model.clone();
                 (model, None, Ok(answer), RecordStatus::Rejected, false, None)

@@ -133,8 +133,10 @@ impl From<&RouteError> for ApiError {
         match e {
             RouteError::InvalidRequest(_) => Self::invalid(400, "invalid_request", message),
             RouteError::TooLarge(_) => Self::invalid(413, "request_too_large", message),
+            // 400 as OpenAI answers it (clients raise their bad-request error on it); 413 is
+            // for bodies over the byte limit.
             RouteError::ContextTooLong { .. } => {
-                Self::invalid(413, "context_length_exceeded", message)
+                Self::invalid(400, "context_length_exceeded", message)
             }
             RouteError::NoHealthyModel { .. } => Self {
                 status: 503,
@@ -273,7 +275,7 @@ mod tests {
         );
         assert_eq!(ApiError::from(&RouteError::TooLarge(5)).status, 413);
         let e = ApiError::from(&RouteError::ContextTooLong { tokens: 9 });
-        assert_eq!((e.status, e.code), (413, "context_length_exceeded"));
+        assert_eq!((e.status, e.code), (400, "context_length_exceeded"));
         let e = ApiError::from(&RouteError::NoHealthyModel {
             min: crate::routing::pool::Tier::Tier1,
             max: crate::routing::pool::Tier::Tier3,

@@ -49,7 +49,7 @@ pub enum UpstreamError {
     #[error("the provider cannot serve this request with this model ({status})")]
     Unsupported { status: u16 },
     /// 400 / 404 / 413 / 422 ...: the request itself is wrong (the caller's fault). Returned to
-    /// the caller as the provider sent it; never retried.
+    /// the caller with the provider's status and text ([`openai_error_body`]); never retried.
     #[error("request rejected by the provider ({status})")]
     Rejected {
         status: u16,
@@ -188,6 +188,104 @@ fn says_unsupported(body: &[u8]) -> bool {
     .any(|p| text.contains(p))
 }
 
+/// Longest provider text kept in a normalised refusal's `message` (bytes).
+pub const REFUSAL_MESSAGE_CAP: usize = 4096;
+
+/// A provider's 4xx refusal body in the OpenAI error shape, so that OpenAI clients read it
+/// (the Python SDK takes `code`, `type`, `param` from the `error` object): `None` when the
+/// body already has that shape (an `error` object whose `message` is a string and whose
+/// `code` is a string or null) and is returned untouched; otherwise
+/// `{"error": {"message", "type", "param", "code"}}` with the provider's text kept as the
+/// message (capped at [`REFUSAL_MESSAGE_CAP`] bytes). Shapes read:
+///
+/// - `{"error": {"message": …, "code": 400, …}}` (OpenRouter's numeric code): the code as a
+///   string (`"400"`), the other fields of the object kept (`metadata`, …);
+/// - `{"error": "text"}`, and `{"message": …}` / `{"detail": …}` / `{"error_message": …}` at
+///   the top level (vLLM, FastAPI-style servers), with a top-level `type`, `param`, `code` kept;
+/// - anything else (HTML, plain text, other JSON): the body's text as the message.
+///
+/// `type` is the provider's when it gave a string, else `invalid_request_error` (every status
+/// that reaches here is the caller's to fix).
+pub fn openai_error_body(body: &[u8]) -> Option<Bytes> {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let text = || {
+        let raw = String::from_utf8_lossy(body);
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            "the provider refused the request (empty body)".to_string()
+        } else {
+            truncate(trimmed, REFUSAL_MESSAGE_CAP).to_string()
+        }
+    };
+    let mut error = match parsed {
+        Some(Value::Object(mut top)) => match top.remove("error") {
+            Some(Value::Object(error)) => {
+                let openai_shaped = error.get("message").is_some_and(Value::is_string)
+                    && error
+                        .get("code")
+                        .is_none_or(|c| c.is_string() || c.is_null());
+                if openai_shaped {
+                    return None;
+                }
+                error
+            }
+            Some(Value::String(message)) => {
+                serde_json::Map::from_iter([("message".to_string(), Value::String(message))])
+            }
+            _ => {
+                let message = ["message", "detail", "error_message"]
+                    .iter()
+                    .find_map(|k| top.get(*k).and_then(message_text));
+                let mut error = serde_json::Map::new();
+                error.insert(
+                    "message".into(),
+                    Value::String(message.unwrap_or_else(text)),
+                );
+                for k in ["type", "param", "code"] {
+                    if let Some(v) = top.remove(k) {
+                        error.insert(k.into(), v);
+                    }
+                }
+                error
+            }
+        },
+        _ => serde_json::Map::from_iter([("message".to_string(), Value::String(text()))]),
+    };
+    let message = error
+        .get("message")
+        .and_then(message_text)
+        .unwrap_or_else(text);
+    error.insert(
+        "message".into(),
+        Value::String(truncate(&message, REFUSAL_MESSAGE_CAP).to_string()),
+    );
+    let kind = match error.get("type") {
+        Some(Value::String(t)) if !t.trim().is_empty() => t.clone(),
+        _ => "invalid_request_error".to_string(),
+    };
+    error.insert("type".into(), Value::String(kind));
+    let code = match error.get("code") {
+        Some(Value::String(c)) => Value::String(c.clone()),
+        Some(Value::Number(n)) => Value::String(n.to_string()),
+        _ => Value::Null,
+    };
+    error.insert("code".into(), code);
+    error.entry("param").or_insert(Value::Null);
+    let body = serde_json::json!({ "error": Value::Object(error) });
+    Some(Bytes::from(body.to_string()))
+}
+
+/// A message field's text: a string as is, any other non-null JSON value as JSON (FastAPI's
+/// `detail` is often a list of validation errors).
+fn message_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) if s.trim().is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
 /// Checks a 2xx body: a JSON object with a `choices` array. A JSON `error` object without
 /// `choices` (OpenRouter answers some failures with a 200) is mapped by its `error.code`:
 /// 429 -> `RateLimited`, 408 / 5xx -> `Server`, anything else -> `Malformed`.
@@ -305,6 +403,86 @@ mod tests {
             matches!(plain, UpstreamError::Rejected { .. }),
             "the caller's mistake"
         );
+    }
+
+    fn normalised(body: &str) -> Value {
+        let out = openai_error_body(body.as_bytes()).expect("rewritten");
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn an_openai_shaped_refusal_is_kept_byte_for_byte() {
+        for body in [
+            r#"{"error":{"message":"This model's maximum context length is 8192 tokens","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+            r#"{"error":{"message":"bad","type":"invalid_request_error","code":null}}"#,
+            r#"{"error":{"message":"no code at all"}}"#,
+        ] {
+            assert_eq!(openai_error_body(body.as_bytes()), None, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_provider_refusal_in_its_own_shape_is_normalised_keeping_its_text() {
+        // OpenRouter: a numeric code (the HTTP status) and metadata.
+        let v = normalised(
+            r#"{"error":{"message":"Provider returned error: prompt is too long","code":400,"metadata":{"provider_name":"X"}}}"#,
+        );
+        assert_eq!(
+            v,
+            serde_json::json!({"error": {
+                "message": "Provider returned error: prompt is too long",
+                "type": "invalid_request_error",
+                "param": null,
+                "code": "400",
+                "metadata": {"provider_name": "X"}
+            }})
+        );
+        // A bare string error.
+        let v = normalised(r#"{"error":"model `x` does not accept `logit_bias`"}"#);
+        assert_eq!(
+            v["error"]["message"],
+            "model `x` does not accept `logit_bias`"
+        );
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["code"], Value::Null);
+        assert_eq!(v["error"]["param"], Value::Null);
+        // vLLM: the fields at the top level, a numeric code.
+        let v = normalised(
+            r#"{"object":"error","message":"maximum context length is 4096 tokens","type":"BadRequestError","param":null,"code":400}"#,
+        );
+        assert_eq!(
+            v["error"],
+            serde_json::json!({"message": "maximum context length is 4096 tokens",
+                "type": "BadRequestError", "param": null, "code": "400"})
+        );
+        // FastAPI: `detail`, a list of validation errors kept as JSON text.
+        let v = normalised(r#"{"detail":[{"loc":["body","messages"],"msg":"field required"}]}"#);
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("field required"), "{message}");
+        // An error object without a message: the whole body is the message.
+        let v = normalised(r#"{"error":{"code":422}}"#);
+        assert_eq!(v["error"]["message"], r#"{"error":{"code":422}}"#);
+        assert_eq!(v["error"]["code"], "422");
+    }
+
+    #[test]
+    fn a_refusal_that_is_not_json_keeps_its_text_capped() {
+        let v = normalised("  Bad Request: unknown field `foo`\n");
+        assert_eq!(v["error"]["message"], "Bad Request: unknown field `foo`");
+        let v = normalised("");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("empty body")
+        );
+        let long = "é".repeat(REFUSAL_MESSAGE_CAP);
+        let v = normalised(&long);
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.len() <= REFUSAL_MESSAGE_CAP && message.starts_with('é'));
+        // A JSON body that is not an object is text too.
+        let v = normalised(r#"["no"]"#);
+        assert_eq!(v["error"]["message"], r#"["no"]"#);
     }
 
     #[test]

@@ -28,7 +28,9 @@ use futures_util::Stream;
 use serde_json::Value;
 
 pub use answer::{answer_text, usage_of};
-pub use error::{UpstreamError, check_completion, error_for_status, parse_retry_after};
+pub use error::{
+    UpstreamError, check_completion, error_for_status, openai_error_body, parse_retry_after,
+};
 pub use http::{
     HttpUpstream, MAX_COMPLETION_BODY, MAX_ERROR_BODY, UpstreamInitError, UpstreamSettings,
     next_chunk,
