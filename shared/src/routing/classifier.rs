@@ -41,6 +41,12 @@ pub enum ClassifierError {
         path: String,
         source: std::io::Error,
     },
+    /// The file was read but is not a valid artifact: the path, then what is wrong with it.
+    #[error("{path}: {error}")]
+    File {
+        path: String,
+        error: Box<ClassifierError>,
+    },
     #[error(transparent)]
     Head(#[from] HeadError),
     #[error("classifier artifact: {0}")]
@@ -301,13 +307,17 @@ impl TierClassifier {
         Self::from_json(BUNDLED_CLASSIFIER)
     }
 
-    /// Loads an artifact from a file.
+    /// Loads an artifact from a file; an error names the file (and, for a malformed artifact,
+    /// the field).
     pub fn load(path: &std::path::Path) -> Result<Self, ClassifierError> {
         let text = std::fs::read_to_string(path).map_err(|source| ClassifierError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_json(&text)
+        Self::from_json(&text).map_err(|e| ClassifierError::File {
+            path: path.display().to_string(),
+            error: Box::new(e),
+        })
     }
 
     /// The artifact at `path` when given, else the bundled one.
@@ -318,10 +328,23 @@ impl TierClassifier {
         }
     }
 
-    /// Loads and validates an artifact.
+    /// Loads and validates an artifact. A parse error names the field's path
+    /// (`trees[3].threshold: invalid type ...`): an artifact is one long JSON line, where a
+    /// column says little.
     pub fn from_json(json: &str) -> Result<Self, ClassifierError> {
-        let art: Artifact =
-            serde_json::from_str(json).map_err(|e| ClassifierError::Parse(e.to_string()))?;
+        let art: Artifact = match serde_json::from_str(json) {
+            Ok(art) => art,
+            // Parsed again only on failure, with the path tracked: the bundled artifact's
+            // load at init stays a plain parse.
+            Err(plain) => {
+                let mut de = serde_json::Deserializer::from_str(json);
+                let msg = match serde_path_to_error::deserialize::<_, Artifact>(&mut de) {
+                    Err(e) => e.to_string(),
+                    Ok(_) => plain.to_string(),
+                };
+                return Err(ClassifierError::Parse(msg));
+            }
+        };
         Self::from_artifact(art)
     }
 
@@ -684,6 +707,37 @@ mod tests {
             }),
             training: serde_json::Value::Null,
         }
+    }
+
+    #[test]
+    fn a_bad_artifact_file_is_named_with_the_field_at_fault() {
+        let dir = std::env::temp_dir().join(format!("tierwise-classifier-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("classifier.json");
+        let mut art = serde_json::to_value(v2(0.0)).unwrap();
+        std::fs::write(&path, art.to_string()).unwrap();
+        TierClassifier::load(&path).unwrap();
+
+        // A wrong type deep in the artifact: the path and the field, not a column of one line.
+        art["calibration"]["need_above_tier1"]["a"] = serde_json::json!("one");
+        std::fs::write(&path, art.to_string()).unwrap();
+        let e = TierClassifier::load(&path).unwrap_err().to_string();
+        assert!(e.contains("classifier.json"), "{e}");
+        assert!(e.contains("calibration.need_above_tier1.a"), "{e}");
+
+        // Well formed but invalid: the path and what is missing.
+        art["calibration"] = serde_json::json!({});
+        std::fs::write(&path, art.to_string()).unwrap();
+        let e = TierClassifier::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("classifier.json") && e.contains("need_above_tier1"),
+            "{e}"
+        );
+
+        std::fs::remove_dir_all(&dir).unwrap();
+        let e = TierClassifier::load(&path).unwrap_err();
+        assert!(matches!(e, ClassifierError::Io { .. }), "{e:?}");
+        assert!(e.to_string().contains("classifier.json"), "{e}");
     }
 
     fn at(f0: f32, f1: f32) -> Vec<f32> {
