@@ -388,13 +388,15 @@ fn eval(a: EvalArgs) -> anyhow::Result<()> {
 
 /// `tierwise validate-pool`: "ok" and the pool's summary, or what is wrong and exit 2.
 fn validate_pool(file: &std::path::Path, classifier: Option<PathBuf>) -> anyhow::Result<()> {
+    // Errors of either file name it; the task kinds' check names the pool.
     let checked = PoolConfig::load(file)
         .map_err(anyhow::Error::from)
         .and_then(|pool| {
             let c = tierwise::routing::classifier::TierClassifier::load_or_bundled(
                 classifier.as_deref(),
             )?;
-            c.with_kind_tiers(pool.task_kinds())?;
+            c.with_kind_tiers(pool.task_kinds())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             Ok(pool)
         });
     match checked {
@@ -406,7 +408,7 @@ fn validate_pool(file: &std::path::Path, classifier: Option<PathBuf>) -> anyhow:
             pool.pricing_version()
         ),
         Err(e) => {
-            eprintln!("tierwise validate-pool: {}: {e}", file.display());
+            eprintln!("tierwise validate-pool: {e}");
             std::process::exit(2);
         }
     }

@@ -51,6 +51,15 @@ pub enum ConfigError {
         /// What is wrong with it.
         message: String,
     },
+    /// A pool file was read but is not a valid pool ([`PoolConfig::load`]): the file, then
+    /// what is wrong with it (a `Parse` or `Invalid` error).
+    #[error("{}: {error}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its text.
+        error: Box<ConfigError>,
+    },
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -322,13 +331,16 @@ impl PoolConfig {
         validate(file)
     }
 
-    /// Reads, parses and validates the pool file at `path`.
+    /// Reads, parses and validates the pool file at `path`; every error names the file.
     pub fn load(path: &Path) -> Result<PoolConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        PoolConfig::from_toml_str(&text)
+        PoolConfig::from_toml_str(&text).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            error: Box::new(e),
+        })
     }
 
     /// The default pool bundled in the binary (`shared/config/pool.toml`).

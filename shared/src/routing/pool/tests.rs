@@ -375,6 +375,18 @@ fn load_reads_a_file_and_reports_io_errors_with_the_path() {
     std::fs::write(&path, POOL).unwrap();
     let pool = PoolConfig::load(&path).unwrap();
     assert_eq!(pool.baseline().id, "b/strong");
+
+    // A bad value: the file, then the field.
+    std::fs::write(
+        &path,
+        POOL.replacen("context_window = 1000", "context_window = 0", 1),
+    )
+    .unwrap();
+    let err = PoolConfig::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("pool.toml: invalid pool config: ") && err.contains("context_window"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 
     let err = PoolConfig::load(&path).unwrap_err();
