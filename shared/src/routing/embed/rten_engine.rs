@@ -42,7 +42,9 @@ impl RtenEngine {
     }
 
     /// Wraps a loaded MiniLM-shaped model (inputs `input_ids`, `attention_mask`,
-    /// optional `token_type_ids`; first output the last hidden state).
+    /// optional `token_type_ids`; first output the last hidden state). The engine runs one
+    /// unpadded sequence, so the mask is all ones: the bundled model, rewritten for exactly
+    /// that (`models/build_minilm.py`), declares the input and does not read it.
     pub fn from_model(model: Model) -> Result<Self, EmbedError> {
         let node = |name: &str| {
             model
