@@ -714,6 +714,21 @@ fn sdk_cases(streaming: bool) {
             st.fake.models_called()
         ));
     }
+    // The router's access log of keyed traffic: the key's id and tenant, never the key.
+    let log = std::fs::read_to_string(&st.router.log).unwrap_or_default();
+    let key_id = tierwise::access::key::key_id_of(&st.key).unwrap_or_default();
+    let admitted = log
+        .lines()
+        .filter(|l| l.contains("key admitted") && l.contains("acme"))
+        .count();
+    if admitted == 0 || key_id.is_empty() || !log.contains(key_id) {
+        failed.push(format!(
+            "no `key admitted` line with the key id {key_id} and tenant acme in the router log"
+        ));
+    }
+    if log.contains(&st.key) || log.contains(&st.poor_key) {
+        failed.push("the router log contains a caller's key".into());
+    }
     st.router.check_running();
     st.emulator.check_running();
     eprintln!(

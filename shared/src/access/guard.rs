@@ -153,8 +153,17 @@ impl<S: KeyStore> Guard<S> {
             bearer(authorization.ok_or(AccessError::MissingKey)?).ok_or(AccessError::MissingKey)?;
         let key_id = key_id_of(token).ok_or(AccessError::InvalidKey)?;
         match self.lookup(key_id, now_ms).await? {
-            Some(k) if !k.is_revoked() && matches(token, &k.hash) => Ok(Principal::of(&k)),
-            _ => Err(AccessError::InvalidKey),
+            Some(k) if !k.is_revoked() && matches(token, &k.hash) => {
+                // The access log of keyed traffic: one line per request with the key's id (never
+                // the key), in the invocation's span (request id); the gateway cannot log it,
+                // since keys are checked here.
+                tracing::info!(key_id, tenant = %k.tenant, "key admitted");
+                Ok(Principal::of(&k))
+            }
+            _ => {
+                tracing::info!(key_id, "key refused");
+                Err(AccessError::InvalidKey)
+            }
         }
     }
 
