@@ -459,6 +459,37 @@ fn the_cost_cap_is_enforced_before_any_call() {
 }
 
 #[test]
+fn a_header_cap_above_the_pool_cap_never_raises_it() {
+    rt().block_on(async {
+        let st = Stack::new(&[]).await;
+        // claude-opus-4.7 can write 64,000 tokens at $25/M ($1.60): the pool's $0.50 cap binds,
+        // so the call's output is bounded to what $0.50 pays for.
+        let req = json!({"model": "anthropic/claude-opus-4.7", "messages": [{"role": "user", "content": "hello there"}]});
+        let max_tokens = |st: &Stack| {
+            let calls = st.fake.calls();
+            let last = calls.last().expect("a provider call");
+            serde_json::from_str::<Value>(&last.body).unwrap()["max_tokens"]
+                .as_u64()
+                .expect("max_tokens injected")
+        };
+        let a = st.post(&req, &[]).await;
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        let pool_bound = max_tokens(&st);
+        assert!((10_000..=20_000).contains(&pool_bound), "{pool_bound}");
+        // A header asking for far more changes nothing.
+        let b = st.post(&req, &[("x-tierwise-max-cost-usd", "1e300")]).await;
+        assert_eq!(b.status, 200);
+        assert_eq!(max_tokens(&st), pool_bound);
+        // A lower header cap lowers it.
+        let c = st.post(&req, &[("x-tierwise-max-cost-usd", "0.10")]).await;
+        assert_eq!(c.status, 200);
+        let lowered = max_tokens(&st);
+        assert!(lowered < pool_bound / 4, "{lowered} vs {pool_bound}");
+        assert_eq!(st.fake.calls().len(), 3);
+    });
+}
+
+#[test]
 fn a_model_of_the_pool_passes_through_without_fallback() {
     rt().block_on(async {
         let st = Stack::new(&[]).await;
