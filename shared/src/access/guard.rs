@@ -340,13 +340,17 @@ mod tests {
         (Guard::new(store), key.text, key.key_id)
     }
 
+    /// The principal of a key that must pass.
+    async fn principal(g: &Guard<MemoryKeyStore>, text: &str) -> Principal {
+        g.authenticate(Some(&format!("Bearer {text}")), 0)
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn only_a_known_unrevoked_key_passes() {
         let (g, text, id) = guard_with(KeyLimits::default()).await;
-        let p = g
-            .authenticate(Some(&format!("Bearer {text}")), 0)
-            .await
-            .unwrap();
+        let p = principal(&g, &text).await;
         assert_eq!(
             (p.tenant.as_str(), p.key_id.as_str()),
             ("acme", id.as_str())
@@ -403,10 +407,7 @@ mod tests {
             ..KeyLimits::default()
         };
         let (g, text, _) = guard_with(limits).await;
-        let p = g
-            .authenticate(Some(&format!("Bearer {text}")), 0)
-            .await
-            .unwrap();
+        let p = principal(&g, &text).await;
         assert_eq!(g.tenant_for(&p, None).unwrap(), "acme");
         assert_eq!(g.tenant_for(&p, Some("acme")).unwrap(), "acme");
         assert!(matches!(
@@ -431,10 +432,7 @@ mod tests {
             ..KeyLimits::default()
         };
         let (g, text, _) = guard_with(limits).await;
-        let p = g
-            .authenticate(Some(&format!("Bearer {text}")), 0)
-            .await
-            .unwrap();
+        let p = principal(&g, &text).await;
         let mut req = RouteRequest::query("hi");
         g.bind(&p, &mut req).unwrap();
         assert_eq!(req.tenant.as_deref(), Some("acme"));
@@ -463,10 +461,7 @@ mod tests {
             ..KeyLimits::default()
         })
         .await;
-        let p = g
-            .authenticate(Some(&format!("Bearer {text}")), 0)
-            .await
-            .unwrap();
+        let p = principal(&g, &text).await;
         let t = at(1_796_000_080); // 40 s into a minute
         g.admit(&p, &t).await.unwrap();
         g.admit(&p, &t).await.unwrap();
@@ -493,10 +488,7 @@ mod tests {
             ..KeyLimits::default()
         })
         .await;
-        let p = g
-            .authenticate(Some(&format!("Bearer {text}")), 0)
-            .await
-            .unwrap();
+        let p = principal(&g, &text).await;
         let now = at(1_796_000_000);
         let day = Period::Day.bucket(&now);
         let r = g

@@ -674,13 +674,17 @@ impl Router {
                 .count(s)
                 .map_err(RouteError::Internal)
         };
-        match (&req.query, &req.messages) {
-            (Some(_), Some(_)) => Err(RouteError::InvalidRequest(
-                "give `query` or `messages`, not both".into(),
-            )),
-            (None, None) => Err(RouteError::InvalidRequest(
-                "`query` or `messages` is required".into(),
-            )),
+        let (routed, messages_tokens) = match (&req.query, &req.messages) {
+            (Some(_), Some(_)) => {
+                return Err(RouteError::InvalidRequest(
+                    "give `query` or `messages`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(RouteError::InvalidRequest(
+                    "`query` or `messages` is required".into(),
+                ));
+            }
             (Some(q), None) => {
                 if q.len() > MAX_QUERY_BYTES {
                     return Err(RouteError::TooLarge(q.len()));
@@ -688,11 +692,7 @@ impl Router {
                 if q.trim().is_empty() {
                     return Err(RouteError::InvalidRequest("`query` is empty".into()));
                 }
-                Ok(RequestInput {
-                    routed: q.clone(),
-                    messages_tokens: None,
-                    tools_tokens: input_tokens::tools_tokens(&req.tools, count)?,
-                })
+                (q.clone(), None)
             }
             (None, Some(msgs)) => {
                 let texts: Vec<String> = msgs.iter().map(|m| m.content.text()).collect();
@@ -705,13 +705,14 @@ impl Router {
                 for (m, t) in msgs.iter().zip(&texts) {
                     tokens += count(t)? + TOKENS_PER_MESSAGE + images_tokens(&m.content);
                 }
-                Ok(RequestInput {
-                    routed,
-                    messages_tokens: Some(tokens),
-                    tools_tokens: input_tokens::tools_tokens(&req.tools, count)?,
-                })
+                (routed, Some(tokens))
             }
-        }
+        };
+        Ok(RequestInput {
+            routed,
+            messages_tokens,
+            tools_tokens: input_tokens::tools_tokens(&req.tools, count)?,
+        })
     }
 }
 
