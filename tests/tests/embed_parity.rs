@@ -96,11 +96,12 @@ fn bundled_artifacts_match_their_recorded_checksums() {
     let sums = assets::SHA256SUMS;
     for (name, bytes) in [
         ("model_int8.onnx", assets::MODEL_ONNX),
+        (assets::MODEL_DATA_NAME, assets::MODEL_DATA),
         ("tokenizer.json", assets::TOKENIZER_JSON),
     ] {
         let line = sums
             .lines()
-            .find(|l| l.ends_with(name))
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
             .unwrap_or_else(|| panic!("{name} missing from SHA256SUMS"));
         let digest = Sha256::digest(bytes);
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();

@@ -1,6 +1,7 @@
 //! rten (production) vs tract-onnx (the design's original engine) vs onnxruntime (the PyPI
 //! wheel a Python user would pick), in one run on the same bundled int8 MiniLM and the same
-//! token ids: load time (bytes -> ready, median of 5), first run after load, warm P50/P99 at
+//! token ids: load time (median of 5: rten from the binary's static bytes, tract and
+//! onnxruntime from the files in `models/minilm/`, page-cached), first run after load, warm P50/P99 at
 //! 8/32/128 tokens (one thread), and the cosine of each engine's pooled embeddings against
 //! rten's. rten and tract run in this process; onnxruntime in a child Python process
 //! (`ort_bench.py`, its interpreter start not counted), right after them.

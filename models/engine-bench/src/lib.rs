@@ -8,7 +8,7 @@
 use anyhow::{anyhow, bail, ensure};
 use tract_onnx::prelude::*;
 
-use tierwise::routing::embed::{DIM, EmbedError, Engine, assets};
+use tierwise::routing::embed::{DIM, EmbedError, Engine};
 
 /// The ONNX inputs MiniLM takes, in the order [`TractEngine`] feeds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,22 +27,27 @@ pub struct TractEngine {
 }
 
 impl TractEngine {
-    /// The bundled int8 model (`tierwise::routing::embed::assets::MODEL_ONNX`), from bytes to runnable.
+    /// The bundled int8 model, from its files in `models/minilm/` (the graph and its external
+    /// weights: tract reads external data only from a path) to runnable.
     pub fn bundled() -> Result<Self, EmbedError> {
-        Self::from_onnx(assets::MODEL_ONNX)
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../minilm/model_int8.onnx");
+        Self::from_path(&path)
     }
 
-    /// Loads a MiniLM-shaped ONNX (inputs `input_ids`, `attention_mask`, optional
-    /// `token_type_ids`, all int64 `[batch, seq]`; first output `[batch, seq, 384]`).
-    pub fn from_onnx(bytes: &[u8]) -> Result<Self, EmbedError> {
-        Self::load(bytes).map_err(|e| EmbedError::ModelLoad(format!("tract: {e:#}")))
+    /// Loads a MiniLM-shaped ONNX file, with its external data (if any) beside it (inputs
+    /// `input_ids`, `attention_mask`, optional `token_type_ids`, all int64 `[batch, seq]`;
+    /// first output `[batch, seq, 384]`).
+    pub fn from_path(path: &std::path::Path) -> Result<Self, EmbedError> {
+        Self::load(path)
+            .map_err(|e| EmbedError::ModelLoad(format!("tract: {}: {e:#}", path.display())))
     }
 
-    fn load(mut bytes: &[u8]) -> TractResult<Self> {
+    fn load(path: &std::path::Path) -> TractResult<Self> {
         let mut model = tract_onnx::onnx()
             .with_ignore_output_shapes(true)
             .with_ignore_value_info(true)
-            .model_for_read(&mut bytes)?;
+            .model_for_path(path)?;
         let s = model.symbols.sym("S");
         let mut inputs = Vec::new();
         for (ix, outlet) in model.input_outlets()?.to_vec().into_iter().enumerate() {

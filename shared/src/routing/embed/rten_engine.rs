@@ -24,15 +24,18 @@ pub struct RtenEngine {
 impl RtenEngine {
     /// The bundled int8 model.
     pub fn bundled() -> Result<Self, EmbedError> {
-        let model = ModelOptions::with_all_ops()
+        let mut options = ModelOptions::with_all_ops();
+        options
             .prepack_weights(true)
+            .external_data_static(assets::MODEL_DATA_NAME, assets::MODEL_DATA);
+        let model = options
             .load_static_slice(assets::MODEL_ONNX)
             .map_err(|e| EmbedError::ModelLoad(e.to_string()))?;
         Self::from_model(model)
     }
 
-    /// Another MiniLM-shaped ONNX file (a benchmark compares a candidate model with the
-    /// bundled one in the same run).
+    /// Another MiniLM-shaped ONNX file, with its external data file (if any) beside it (a
+    /// benchmark compares a candidate model with the bundled one in the same run).
     pub fn from_file(path: &std::path::Path) -> Result<Self, EmbedError> {
         let model = ModelOptions::with_all_ops()
             .prepack_weights(true)
