@@ -111,3 +111,24 @@ fn bundled_artifacts_match_their_recorded_checksums() {
         );
     }
 }
+
+/// The weights stay outside the graph, aligned: rten borrows them from the binary only then
+/// (weights inside the protobuf are copied to the heap at load, ~23 MB of peak RSS).
+#[test]
+fn bundled_weights_are_external_and_aligned_for_borrowing() {
+    assert!(
+        assets::MODEL_ONNX.len() < 1 << 20,
+        "model_int8.onnx is {} bytes: the weights went back into the graph (models/build_minilm.py writes them to {})",
+        assets::MODEL_ONNX.len(),
+        assets::MODEL_DATA_NAME
+    );
+    assert!(
+        assets::MODEL_DATA.len() > 20 << 20,
+        "the weights file is too small"
+    );
+    assert_eq!(
+        assets::MODEL_DATA.as_ptr() as usize % 8,
+        0,
+        "the embedded weights are not 8-byte aligned"
+    );
+}
