@@ -37,7 +37,7 @@ import zipfile
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import external_data_helper, helper, numpy_helper
 
 HERE = pathlib.Path(__file__).resolve().parent
 OUT = HERE / "minilm"
@@ -410,13 +410,8 @@ def external_weights(src, dst, data_file):
         blob.extend(b"\0" * (-len(blob) % 64))
         offset, raw = len(blob), t.raw_data
         blob.extend(raw)
+        external_data_helper.set_external_data(t, data_file, offset, len(raw))
         t.ClearField("raw_data")
-        t.data_location = onnx.TensorProto.EXTERNAL
-        del t.external_data[:]
-        for key, value in (("location", data_file), ("offset", str(offset)),
-                           ("length", str(len(raw)))):
-            entry = t.external_data.add()
-            entry.key, entry.value = key, value
         moved += 1
     (dst.parent / data_file).write_bytes(bytes(blob))
     onnx.save(model, dst)

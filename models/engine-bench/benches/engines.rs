@@ -386,7 +386,7 @@ fn run_ort(
         .map(|(n, runs)| json!({ "n": n, "ids": cut(long_ids, *n), "runs": iters_override.unwrap_or(*runs) }))
         .collect();
     let request = json!({
-        "model": here.join("../minilm/model_int8.onnx"),
+        "model": engine_bench::bundled_model_path(),
         "loads": loads,
         "warmup": WARMUP,
         "first_ids": first_ids,

@@ -10,6 +10,12 @@ use tract_onnx::prelude::*;
 
 use tierwise::routing::embed::{DIM, EmbedError, Engine};
 
+/// The bundled model's graph in the repository (its weights file beside it): what tract and
+/// onnxruntime load, the files the binary embeds for rten.
+pub fn bundled_model_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../minilm/model_int8.onnx")
+}
+
 /// The ONNX inputs MiniLM takes, in the order [`TractEngine`] feeds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Input {
@@ -30,9 +36,7 @@ impl TractEngine {
     /// The bundled int8 model, from its files in `models/minilm/` (the graph and its external
     /// weights: tract reads external data only from a path) to runnable.
     pub fn bundled() -> Result<Self, EmbedError> {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../minilm/model_int8.onnx");
-        Self::from_path(&path)
+        Self::from_path(&bundled_model_path())
     }
 
     /// Loads a MiniLM-shaped ONNX file, with its external data (if any) beside it (inputs

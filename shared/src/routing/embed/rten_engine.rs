@@ -24,10 +24,8 @@ pub struct RtenEngine {
 impl RtenEngine {
     /// The bundled int8 model.
     pub fn bundled() -> Result<Self, EmbedError> {
-        let mut options = ModelOptions::with_all_ops();
-        options
-            .prepack_weights(true)
-            .external_data_static(assets::MODEL_DATA_NAME, assets::MODEL_DATA);
+        let mut options = load_options();
+        options.external_data_static(assets::MODEL_DATA_NAME, assets::MODEL_DATA);
         let model = options
             .load_static_slice(assets::MODEL_ONNX)
             .map_err(|e| EmbedError::ModelLoad(e.to_string()))?;
@@ -37,8 +35,7 @@ impl RtenEngine {
     /// Another MiniLM-shaped ONNX file, with its external data file (if any) beside it (a
     /// benchmark compares a candidate model with the bundled one in the same run).
     pub fn from_file(path: &std::path::Path) -> Result<Self, EmbedError> {
-        let model = ModelOptions::with_all_ops()
-            .prepack_weights(true)
+        let model = load_options()
             .load_file(path)
             .map_err(|e| EmbedError::ModelLoad(format!("{}: {e}", path.display())))?;
         Self::from_model(model)
@@ -70,6 +67,13 @@ impl RtenEngine {
             pool: Arc::new(ThreadPool::with_num_threads(1)),
         })
     }
+}
+
+/// How every model of this engine loads: all operators, weights prepacked once at load.
+fn load_options() -> ModelOptions {
+    let mut options = ModelOptions::with_all_ops();
+    options.prepack_weights(true);
+    options
 }
 
 impl Engine for RtenEngine {
