@@ -41,7 +41,8 @@ def main() -> int:
     # Anything moto or werkzeug might print must not reach the READY channel.
     sys.stdout = sys.stderr
     try:
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
     except ImportError as err:
         print(
             f"moto_server.py: cannot import moto.server ({err}); install it with "
@@ -52,9 +53,23 @@ def main() -> int:
 
     # One log line per request would only be noise in test output; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    # moto's threaded server, as `moto.server.ThreadedMotoServer` builds it, except that
+    # DynamoDB requests run one at a time. DynamoDB applies a write's condition and the write
+    # atomically; moto's backend does not lock, so two concurrent conditional updates could
+    # both pass their condition (a budget test saw 8 reservations granted where 6 fit).
+    # Other services (SQS long polls among them) stay concurrent.
+    app = DomainDispatcherApplication(create_backend_app)
+    dynamodb = threading.Lock()
+
+    def serialized(environ, start_response):
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with dynamodb:
+                return list(app(environ, start_response))
+        return app(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, serialized, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
     ready_out.write(f"READY http://{host}:{port}\n")
     ready_out.flush()
     try:
